@@ -1,0 +1,25 @@
+"""Type stub of the Rust extension; the typed API is aerofs_pipelines.kernels."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+__version__: str
+
+def csv_to_parquet(
+    src: str,
+    dst: str,
+    schema: pa.Schema | None,
+    delimiter: int,
+    has_header: bool,
+    on_error: str,
+    rejects: str | None,
+    compression: str,
+    progress: Callable[[int, int], None] | None,
+) -> Any: ...
+def read_csv(
+    src: str, schema: pa.Schema | None, delimiter: int, has_header: bool
+) -> pa.RecordBatchReader: ...
+def analyze_text(src: str, top_k: int) -> Any: ...
+def digest(src: str) -> str: ...

@@ -1,0 +1,190 @@
+//! Before the parallel pass: read a sample, refuse what is not CSV text, take the
+//! header and settle the schema (inferred, or the caller's, checked).
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+
+use super::chunker::Chunker;
+use super::convert::is_supported;
+use super::infer::{header_names, infer_schema, positional_names};
+use super::tokenize::{tokenize, Records};
+use super::{type_name, CsvOptions};
+use crate::error::{KernelError, Location, Result};
+
+/// Bytes read to infer the schema.
+pub const SAMPLE_BYTES: usize = 1024 * 1024;
+
+/// What the parallel pass needs to know.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub schema: SchemaRef,
+    pub has_header: bool,
+    /// Per column: few distinct values in the sample, so Parquet dictionary encoding
+    /// pays off (near-unique columns skip it instead of building and dropping one).
+    pub dictionary: Vec<bool>,
+}
+
+/// Dictionary-encode a column when at most this share of its sampled values is distinct.
+const DICTIONARY_MAX_DISTINCT: f64 = 0.3;
+
+fn dictionary_worthy(rec: &Records, from: usize, to: usize, ncols: usize) -> Vec<bool> {
+    (0..ncols)
+        .map(|c| {
+            let mut seen = HashSet::new();
+            let mut values = 0usize;
+            for r in from..to {
+                if rec.num_fields(r) == ncols {
+                    let v = rec.field(r, c);
+                    if !v.is_empty() {
+                        values += 1;
+                        seen.insert(v);
+                    }
+                }
+            }
+            values == 0 || (seen.len() as f64) <= DICTIONARY_MAX_DISTINCT * values as f64
+        })
+        .collect()
+}
+
+const MAGICS: &[(&[u8], &str)] = &[
+    (b"\x1f\x8b", "gzip-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"%PDF", "a PDF document"),
+];
+
+/// Refuse compressed and binary files with a clear reason instead of garbage rows.
+fn sniff(path: &Path, head: &[u8]) -> Result<()> {
+    for (magic, what) in MAGICS {
+        if head.starts_with(magic) {
+            return Err(KernelError::format(
+                path,
+                None,
+                format!("this is {what}, not CSV text (decompress or convert it first)"),
+            ));
+        }
+    }
+    let prefix = &head[..head.len().min(4096)];
+    if memchr::memchr(0, prefix).is_some() {
+        let valid = match std::str::from_utf8(prefix) {
+            Ok(_) => true,
+            // An incomplete sequence cut by the prefix end is fine.
+            Err(e) => e.error_len().is_none(),
+        };
+        if !valid {
+            return Err(KernelError::format(
+                path,
+                None,
+                "binary content (NUL bytes and invalid UTF-8), not CSV text",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sample `src` and settle its schema.
+pub fn prepare(src: &Path, options: CsvOptions, schema: Option<SchemaRef>) -> Result<Prepared> {
+    let mut chunker = Chunker::open(src, options.delimiter, SAMPLE_BYTES)?;
+    let Some(chunk) = chunker.next_chunk()? else {
+        return Err(KernelError::format(
+            src,
+            None,
+            "empty file: expected a header row",
+        ));
+    };
+    sniff(src, &chunk.data)?;
+    let rec =
+        tokenize(&chunk.data, options.delimiter).map_err(|e| KernelError::format(src, None, e))?;
+    if rec.is_empty() {
+        return Err(KernelError::format(
+            src,
+            None,
+            "no records: the file holds only line breaks",
+        ));
+    }
+    if let (Some(pos), true) = (
+        chunk.unterminated_quote,
+        options.has_header && rec.len() == 1,
+    ) {
+        return Err(KernelError::format(
+            src,
+            Some(Location {
+                line: chunk.line_of(pos),
+                column: rec.num_fields(0) as u64,
+                column_name: None,
+            }),
+            "unterminated quoted field in the header: no closing quote before end of file",
+        ));
+    }
+    let names = if options.has_header {
+        header_names(&rec, 0).map_err(|c| {
+            KernelError::format(
+                src,
+                Some(Location {
+                    line: chunk.line_of(rec.span(0).0),
+                    column: c as u64 + 1,
+                    column_name: None,
+                }),
+                "header name is not valid UTF-8",
+            )
+        })?
+    } else {
+        positional_names(rec.num_fields(0))
+    };
+    let from = usize::from(options.has_header);
+    // An unterminated last record is incomplete: keep it out of the sample.
+    let sample_end = if chunk.unterminated_quote.is_some() {
+        rec.len().saturating_sub(1)
+    } else {
+        rec.len()
+    };
+    let schema = match schema {
+        Some(given) => check_schema(src, given, &names, options.has_header)?,
+        None => Arc::new(infer_schema(&rec, from, sample_end, &names)),
+    };
+    let dictionary = dictionary_worthy(&rec, from, sample_end, names.len());
+    Ok(Prepared {
+        schema,
+        has_header: options.has_header,
+        dictionary,
+    })
+}
+
+fn check_schema(
+    src: &Path,
+    given: SchemaRef,
+    names: &[String],
+    has_header: bool,
+) -> Result<SchemaRef> {
+    for f in given.fields() {
+        if !is_supported(f.data_type()) {
+            return Err(KernelError::Invalid(format!(
+                "column {:?}: type {} is not supported (use string, bool, integers, floats, date32 or timestamps)",
+                f.name(),
+                type_name(f.data_type())
+            )));
+        }
+    }
+    let given_names: Vec<&str> = given.fields().iter().map(|f| f.name().as_str()).collect();
+    if given_names.len() != names.len()
+        || (has_header && given_names.iter().zip(names).any(|(a, b)| *a != b))
+    {
+        return Err(KernelError::format(
+            src,
+            None,
+            format!(
+                "the schema's columns {given_names:?} do not match the file's columns {names:?}"
+            ),
+        ));
+    }
+    Ok(Arc::new(Schema::new_with_metadata(
+        given.fields().clone(),
+        given.metadata().clone(),
+    )))
+}
