@@ -45,7 +45,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Bytes read per block (before cutting at a separator).
-const CHUNK_SIZE: usize = 4 << 20;
+const CHUNK_SIZE: usize = 256 << 10;
 
 /// Statistics of one text file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -65,7 +65,16 @@ pub fn analyze_file(path: &Path, top_k: usize) -> Result<TextStats> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    analyze_file_with(path, top_k, CHUNK_SIZE, threads)
+    // TEMP-TUNING
+    let chunk = std::env::var("AEROFS_TEXT_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CHUNK_SIZE);
+    let threads = std::env::var("AEROFS_TEXT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(threads);
+    analyze_file_with(path, top_k, chunk, threads)
 }
 
 /// Byte class table for ASCII: 0 = separator, 0xFF = non-ASCII (decode the char),
@@ -103,30 +112,39 @@ type Hasher = foldhash::fast::FixedState;
 /// Words longer than [`SHORT`] bytes.
 type LongMap = hashbrown::HashMap<Box<[u8]>, u64, Hasher>;
 
-/// One distinct short word: its bytes zero-padded into a little-endian `u128` (word bytes
-/// are never 0, so the padding is unambiguous), and its count.
+/// One distinct word and its count.
 #[derive(Clone, Copy)]
-struct Entry {
-    key: u128,
+struct Entry<K> {
+    key: K,
     count: u64,
 }
 
-/// Counter for words of at most [`SHORT`] bytes: a hash index of `u32` positions into a
-/// dense entry array. Frequent words tend to appear early, so their entries sit together
-/// and stay in cache, and the index itself is small (4 bytes a slot).
-#[derive(Default)]
-struct ShortCounter {
+/// A counter keyed by a packed word: a hash index of `u32` positions into a dense entry
+/// array. Frequent words tend to appear early, so their entries sit together and stay in
+/// cache, and the index itself is small (4 bytes a slot).
+struct Table<K> {
     hasher: Hasher,
     index: hashbrown::HashTable<u32>,
-    entries: Vec<Entry>,
-    /// Only used past 2^32 distinct short words.
-    spill: hashbrown::HashMap<u128, u64, Hasher>,
+    entries: Vec<Entry<K>>,
+    /// Only used past 2^32 distinct keys.
+    spill: hashbrown::HashMap<K, u64, Hasher>,
 }
 
-impl ShortCounter {
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            hasher: Hasher::default(),
+            index: hashbrown::HashTable::new(),
+            entries: Vec::new(),
+            spill: hashbrown::HashMap::default(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash> Table<K> {
     #[inline]
-    fn add(&mut self, key: u128, n: u64) {
-        let ShortCounter {
+    fn add(&mut self, key: K, n: u64) {
+        let Table {
             hasher,
             index,
             entries,
@@ -155,11 +173,42 @@ impl ShortCounter {
         self.entries.len() + self.spill.len()
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u128, u64)> + '_ {
+    fn iter(&self) -> impl Iterator<Item = (K, u64)> + '_ {
         self.entries
             .iter()
             .map(|e| (e.key, e.count))
             .chain(self.spill.iter().map(|(&k, &n)| (k, n)))
+    }
+}
+
+/// Counter for words of at most [`SHORT`] bytes, keyed by the word's bytes zero-padded
+/// into a little-endian `u128` (word bytes are never 0, so the padding is unambiguous).
+/// Words of up to 8 bytes, the most frequent ones, get a table of 16-byte entries.
+#[derive(Default)]
+struct ShortCounter {
+    small: Table<u64>,
+    medium: Table<u128>,
+}
+
+impl ShortCounter {
+    #[inline]
+    fn add(&mut self, key: u128, n: u64) {
+        if let Ok(small) = u64::try_from(key) {
+            self.small.add(small, n);
+        } else {
+            self.medium.add(key, n);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.small.len() + self.medium.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u128, u64)> + '_ {
+        self.small
+            .iter()
+            .map(|(k, n)| (u128::from(k), n))
+            .chain(self.medium.iter())
     }
 }
 

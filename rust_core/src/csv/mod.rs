@@ -136,6 +136,8 @@ pub const CHUNK_BYTES: usize = 16 * 1024 * 1024;
 pub struct Tuning {
     pub chunk_bytes: usize,
     pub workers: usize,
+    /// Bytes read from the start of the file to infer the schema.
+    pub sample_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -143,6 +145,7 @@ impl Default for Tuning {
         Tuning {
             chunk_bytes: CHUNK_BYTES,
             workers: pipeline::default_workers(),
+            sample_bytes: SAMPLE_BYTES,
         }
     }
 }
@@ -215,7 +218,7 @@ pub fn read_csv_tuned(
     schema: Option<SchemaRef>,
     tuning: Tuning,
 ) -> Result<CsvBatchReader> {
-    let prepared = prepare::prepare(src, options, schema)?;
+    let prepared = prepare::prepare(src, options, schema, tuning.sample_bytes)?;
     let schema = Arc::clone(&prepared.schema);
     let ctx = Arc::new(output::WorkerContext::new(
         src,

@@ -429,7 +429,12 @@ pub fn convert(
     tuning: Tuning,
 ) -> Result<ConvertStats> {
     let started = Instant::now();
-    let prepared = prepare(src, options.csv, options.schema.clone())?;
+    let prepared = prepare(
+        src,
+        options.csv,
+        options.schema.clone(),
+        tuning.sample_bytes,
+    )?;
     let schema = Arc::clone(&prepared.schema);
     let props = writer_properties(options.compression, &schema, &prepared.dictionary)?;
     let parquet_schema = ArrowSchemaConverter::new()

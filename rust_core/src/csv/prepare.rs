@@ -89,8 +89,13 @@ fn sniff(path: &Path, head: &[u8]) -> Result<()> {
 }
 
 /// Sample `src` and settle its schema.
-pub fn prepare(src: &Path, options: CsvOptions, schema: Option<SchemaRef>) -> Result<Prepared> {
-    let mut chunker = Chunker::open(src, options.delimiter, SAMPLE_BYTES)?;
+pub fn prepare(
+    src: &Path,
+    options: CsvOptions,
+    schema: Option<SchemaRef>,
+    sample_bytes: usize,
+) -> Result<Prepared> {
+    let mut chunker = Chunker::open(src, options.delimiter, sample_bytes)?;
     let Some(chunk) = chunker.next_chunk()? else {
         return Err(KernelError::format(
             src,
