@@ -512,13 +512,16 @@ pub fn convert(
         .into_inner()
         .map_err(|e| KernelError::io(dst, e.into_error()))?;
     stats.bytes_written = std::fs::metadata(&temp.tmp).map(|m| m.len()).unwrap_or(0);
+    // The last report comes before the rename, so an abort still leaves nothing behind.
+    if let Some(progress) = options.progress.as_mut() {
+        if !progress(stats.bytes_read, stats.rows) {
+            return Err(KernelError::Invalid("conversion interrupted".into()));
+        }
+    }
     if let Some(r) = rejects {
         r.commit()?;
     }
     temp.commit(dst)?;
-    if let Some(progress) = options.progress.as_mut() {
-        progress(stats.bytes_read, stats.rows);
-    }
     stats.seconds = started.elapsed().as_secs_f64();
     Ok(stats)
 }
