@@ -102,19 +102,12 @@ impl Chunker {
 
     fn fill(&mut self) -> Result<()> {
         let want = self.target.clamp(64 * 1024, 8 * 1024 * 1024);
-        let len = self.buf.len();
-        self.buf.resize(len + want, 0);
-        let n = loop {
-            match self.file.read(&mut self.buf[len..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(KernelError::io(&self.path, e));
-                }
-            }
-        };
-        self.buf.truncate(len + n);
+        self.buf.reserve(want);
+        // `take(..).read_to_end` reads into spare capacity without zero-filling it first.
+        let n = (&mut self.file)
+            .take(want as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(|e| KernelError::io(&self.path, e))?;
         if n == 0 {
             self.eof = true;
         }

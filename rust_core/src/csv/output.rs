@@ -23,7 +23,7 @@ use super::chunker::Chunk;
 use super::convert::{build_columns, RowError};
 use super::pipeline::Pipeline;
 use super::prepare::{prepare, Prepared};
-use super::tokenize::{tokenize, Records};
+use super::tokenize::{tokenize_into, Records};
 use super::{Compression, ConvertOptions, ConvertStats, CsvOptions, OnError, Tuning};
 use crate::error::{KernelError, Location, Result};
 
@@ -91,9 +91,15 @@ fn location(ctx: &WorkerContext, chunk: &Chunk, rec: &Records, err: &RowError) -
     }
 }
 
+thread_local! {
+    /// Each worker's tokenizer buffers, reused from chunk to chunk (fewer page faults).
+    static SPARE: std::cell::RefCell<(Vec<u8>, Vec<u32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// Tokenize and convert one chunk.
 pub fn parse_chunk(ctx: &WorkerContext, chunk: Chunk) -> Result<Parsed> {
-    let rec = tokenize(&chunk.data, ctx.delimiter).map_err(|e| {
+    let (data, ends) = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let rec = tokenize_into(&chunk.data, ctx.delimiter, data, ends).map_err(|e| {
         KernelError::format(
             &ctx.path,
             Some(Location {
@@ -104,12 +110,19 @@ pub fn parse_chunk(ctx: &WorkerContext, chunk: Chunk) -> Result<Parsed> {
             e,
         )
     })?;
+    let result = convert_records(ctx, &chunk, &rec);
+    let buffers = rec.into_buffers();
+    SPARE.with(|s| *s.borrow_mut() = buffers);
+    result
+}
+
+fn convert_records(ctx: &WorkerContext, chunk: &Chunk, rec: &Records) -> Result<Parsed> {
     let from = if chunk.seq == 0 && ctx.has_header {
         rec.len().min(1)
     } else {
         0
     };
-    let (cols, mut errors) = build_columns(&rec, from, ctx.schema.fields());
+    let (cols, mut errors) = build_columns(rec, from, ctx.schema.fields());
     if chunk.unterminated_quote.is_some() && rec.len() > from {
         let last = rec.len() - 1;
         errors.retain(|e| e.record != last);
@@ -129,7 +142,7 @@ pub fn parse_chunk(ctx: &WorkerContext, chunk: Chunk) -> Result<Parsed> {
     }
     if ctx.on_error == OnError::Fail {
         let first = &errors[0];
-        let loc = location(ctx, &chunk, &rec, first);
+        let loc = location(ctx, chunk, rec, first);
         return Err(KernelError::format(
             &ctx.path,
             Some(loc),
@@ -145,7 +158,7 @@ pub fn parse_chunk(ctx: &WorkerContext, chunk: Chunk) -> Result<Parsed> {
         }
         keep[i] = false;
         let (s, e) = rec.span(err.record);
-        let loc = location(ctx, &chunk, &rec, err);
+        let loc = location(ctx, chunk, rec, err);
         rejects.push(Reject {
             line: loc.line,
             column: err.column.map(|c| c as u64 + 1),

@@ -62,6 +62,11 @@ impl Records {
         std::str::from_utf8(v)
     }
 
+    /// Give the big buffers back for reuse by [`tokenize_into`].
+    pub fn into_buffers(self) -> (Vec<u8>, Vec<u32>) {
+        (self.data, self.ends)
+    }
+
     /// Byte range of `record` in its chunk, without the line terminator.
     pub fn span(&self, record: usize) -> (usize, usize) {
         let (s, e) = self.spans[record];
@@ -82,13 +87,25 @@ fn special_table(delimiter: u8) -> [bool; 256] {
 
 /// Tokenize a chunk that holds whole records (the last may lack its terminator).
 pub fn tokenize(chunk: &[u8], delimiter: u8) -> Result<Records, String> {
+    tokenize_into(chunk, delimiter, Vec::new(), Vec::new())
+}
+
+/// [`tokenize`], reusing the allocations of earlier [`Records::into_buffers`].
+pub fn tokenize_into(
+    chunk: &[u8],
+    delimiter: u8,
+    mut data: Vec<u8>,
+    mut ends: Vec<u32>,
+) -> Result<Records, String> {
     if u32::try_from(chunk.len()).is_err() {
         return Err("a chunk of records larger than 4 GiB".into());
     }
     let special = special_table(delimiter);
     let n = chunk.len();
-    let mut data: Vec<u8> = Vec::with_capacity(n);
-    let mut ends: Vec<u32> = Vec::with_capacity(n / 8 + 16);
+    data.clear();
+    data.reserve(n);
+    ends.clear();
+    ends.reserve(n / 8 + 16);
     let mut first_field: Vec<u32> = Vec::with_capacity(n / 64 + 16);
     first_field.push(0);
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n / 64 + 16);
