@@ -22,6 +22,8 @@ pub struct RowError {
     /// 0-based field, or `None` for a record-level problem.
     pub column: Option<usize>,
     pub reason: String,
+    /// Byte offset in the chunk whose line to report, when it is not the record's start.
+    pub at: Option<usize>,
 }
 
 /// Types a column may have (explicit schemas are checked against this list).
@@ -68,6 +70,7 @@ pub fn build_columns(
                 record: r,
                 column: Some(nf.min(n)),
                 reason: format!("expected {n} fields, found {nf}"),
+                at: None,
             });
         }
     }
@@ -126,6 +129,7 @@ impl<'a> ColumnBuilder<'a, '_> {
                     record: r,
                     column: Some(self.c),
                     reason: "missing value in a non-nullable column".into(),
+                    at: None,
                 });
             }
             return None;
@@ -138,6 +142,7 @@ impl<'a> ColumnBuilder<'a, '_> {
             record: self.from + i,
             column: Some(self.c),
             reason,
+            at: None,
         });
     }
 

@@ -24,7 +24,7 @@ use super::convert::{build_columns, RowError};
 use super::pipeline::Pipeline;
 use super::prepare::{prepare, Prepared};
 use super::tokenize::{tokenize_into, Records};
-use super::{Compression, ConvertOptions, ConvertStats, CsvOptions, OnError, Tuning};
+use super::{Compression, ConvertOptions, ConvertStats, CsvOptions, OnError, Progress, Tuning};
 use crate::error::{KernelError, Location, Result};
 
 /// A rejected row: where, why, and its raw text.
@@ -75,11 +75,7 @@ pub struct Parsed {
 const UNTERMINATED: &str = "unterminated quoted field: no closing quote before end of file";
 
 fn location(ctx: &WorkerContext, chunk: &Chunk, rec: &Records, err: &RowError) -> Location {
-    let last = rec.len().saturating_sub(1);
-    let line = match chunk.unterminated_quote {
-        Some(pos) if err.record == last && err.reason == UNTERMINATED => chunk.line_of(pos),
-        _ => chunk.line_of(rec.span(err.record).0),
-    };
+    let line = chunk.line_of(err.at.unwrap_or_else(|| rec.span(err.record).0));
     let column_name = err
         .column
         .and_then(|c| ctx.schema.fields().get(c))
@@ -123,7 +119,7 @@ fn convert_records(ctx: &WorkerContext, chunk: &Chunk, rec: &Records) -> Result<
         0
     };
     let (cols, mut errors) = build_columns(rec, from, ctx.schema.fields());
-    if chunk.unterminated_quote.is_some() && rec.len() > from {
+    if let (Some(quote), true) = (chunk.unterminated_quote, rec.len() > from) {
         let last = rec.len() - 1;
         errors.retain(|e| e.record != last);
         let column = Some(rec.num_fields(last).saturating_sub(1));
@@ -131,6 +127,8 @@ fn convert_records(ctx: &WorkerContext, chunk: &Chunk, rec: &Records) -> Result<
             record: last,
             column,
             reason: UNTERMINATED.into(),
+            // Report the line of the opening quote, not of the record's start.
+            at: Some(quote),
         });
     }
     let rows = rec.len() - from;
@@ -434,6 +432,16 @@ impl RejectsWriter {
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
+/// Tell the caller how far the conversion is; its `false` aborts it.
+fn report(progress: &mut Option<Progress>, stats: &ConvertStats) -> Result<()> {
+    if let Some(progress) = progress.as_mut() {
+        if !progress(stats.bytes_read, stats.rows) {
+            return Err(KernelError::Invalid("conversion interrupted".into()));
+        }
+    }
+    Ok(())
+}
+
 /// The whole conversion: prepare, run the pipeline, write row groups in order.
 pub fn convert(
     src: &Path,
@@ -513,11 +521,7 @@ pub fn convert(
         }
         if last_report.elapsed() >= PROGRESS_EVERY {
             last_report = Instant::now();
-            if let Some(progress) = options.progress.as_mut() {
-                if !progress(stats.bytes_read, stats.rows) {
-                    return Err(KernelError::Invalid("conversion interrupted".into()));
-                }
-            }
+            report(&mut options.progress, &stats)?;
         }
     }
     let inner = writer.into_inner().map_err(|e| write_err(dst, e))?;
@@ -526,11 +530,7 @@ pub fn convert(
         .map_err(|e| KernelError::io(dst, e.into_error()))?;
     stats.bytes_written = std::fs::metadata(&temp.tmp).map(|m| m.len()).unwrap_or(0);
     // The last report comes before the rename, so an abort still leaves nothing behind.
-    if let Some(progress) = options.progress.as_mut() {
-        if !progress(stats.bytes_read, stats.rows) {
-            return Err(KernelError::Invalid("conversion interrupted".into()));
-        }
-    }
+    report(&mut options.progress, &stats)?;
     if let Some(r) = rejects {
         r.commit()?;
     }
