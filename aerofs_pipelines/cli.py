@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import importlib
 import json
 import os
 import re
@@ -266,7 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_digest)
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
+
+
+# Modules adding subcommands: each has ``register(subparsers)``, imports only the standard
+# library at module level, and imports its heavy dependencies inside its command
+# functions, so that ``aerofs convert`` stays free of Dagster.
+_COMMAND_MODULES = (
+    "aerofs_pipelines.ingest_cli",
+    "aerofs_pipelines.gateway.cli",
+    "aerofs_pipelines.gateway.serve_cli",
+)
 
 
 _OS_ERROR_SUFFIX = re.compile(r"\s*\(os error \d+\)$")

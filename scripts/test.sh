@@ -24,6 +24,20 @@ if [ "$rust_passed" -eq 0 ]; then
 fi
 echo "==> $rust_passed Rust tests passed"
 
+# The browser test drives Debian's Chromium (Playwright cannot download its own here).
+CHROMIUM="${AEROFS_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing Chromium for the browser test (apt-get install chromium)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q chromium >/dev/null 2>&1 ||
+            { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+    else
+        echo "test: warning: no Chromium at $CHROMIUM; the browser test will fail" \
+            "(install Debian's chromium package or set AEROFS_CHROMIUM)" >&2
+    fi
+fi
+
 echo "==> pytest"
 # pytest itself exits non-zero (5) when it collects no tests.
 .venv/bin/python -m pytest "$@"

@@ -9,10 +9,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from csv_cases import BadCase, gzip_of_csv, late_bad_value_case, quarantine_case, random_binary
 
 from aerofs_pipelines.errors import InputFormatError, KernelError
 from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from tests.csv_cases import (
+    BadCase,
+    gzip_of_csv,
+    late_bad_value_case,
+    quarantine_case,
+    random_binary,
+)
 
 REJECT_COLUMNS = ["line", "column", "column_name", "reason", "record"]
 

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from csv_cases import CsvCase, Layout, large_case, mixed_case, pyarrow_reference, type_name
 
 from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from tests.csv_cases import CsvCase, Layout, large_case, mixed_case, pyarrow_reference, type_name
 
 UTC = dt.UTC
 

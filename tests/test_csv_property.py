@@ -15,12 +15,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from csv_cases import FALSE_VALUES, TRUE_VALUES, Layout, mixed_case, type_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aerofs_pipelines.errors import InputFormatError, KernelError, KernelInternalError
 from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from tests.csv_cases import FALSE_VALUES, TRUE_VALUES, Layout, mixed_case, type_name
 
 UTC = dt.UTC
 

@@ -1,0 +1,134 @@
+"""``aerofs serve``: the gateway app under uvicorn, plus the Dagster daemon.
+
+One process serves the gateway around Dagster's webserver app (in-process, on the
+configured instance); a ``dagster-daemon run`` child process, for the same instance and
+workspace, runs schedules, sensors, the run queue and backfills. The daemon stops with
+the server (and dies with it on Linux, via ``PR_SET_PDEATHSIG``).
+
+The code location: ``--workspace FILE``, else ``./workspace.yaml`` when present, else
+the package's ``aerofs_pipelines.definitions:defs``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aerofs_pipelines import settings
+
+if TYPE_CHECKING:
+    from dagster._core.workspace.load_target import WorkspaceLoadTarget
+
+log = logging.getLogger("aerofs.serve")
+DEFAULT_MODULE = "aerofs_pipelines.definitions"
+_PR_SET_PDEATHSIG = 1
+
+
+def workspace_args(workspace: str | None) -> list[str]:
+    """The ``dagster`` CLI arguments naming the code location."""
+    if workspace is None and Path("workspace.yaml").is_file():
+        workspace = "workspace.yaml"
+    if workspace is not None:
+        if not Path(workspace).is_file():
+            raise FileNotFoundError(2, "workspace file not found", workspace)
+        return ["-w", str(Path(workspace).resolve())]
+    return ["-m", DEFAULT_MODULE, "-a", "defs"]
+
+
+def _load_target(args: Sequence[str]) -> WorkspaceLoadTarget:
+    from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
+
+    if args[0] == "-w":
+        return WorkspaceFileTarget(paths=[args[1]])
+    return ModuleTarget(
+        module_name=args[1], attribute=args[3], working_directory=None, location_name=None
+    )
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def start_daemon(args: Sequence[str]) -> subprocess.Popen[bytes]:
+    """``dagster-daemon run`` for the same instance (``DAGSTER_HOME``) and code location."""
+    exe = Path(sys.executable).with_name("dagster-daemon")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster._daemon"]
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    return subprocess.Popen([*cmd, "run", *args], preexec_fn=preexec)
+
+
+def stop_daemon(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Ask the daemon to stop; kill it if it does not within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    *,
+    workspace: str | None = None,
+    daemon: bool = True,
+    log_level: str = "info",
+) -> int:
+    """Run the platform until interrupted; the exit code."""
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+
+    import uvicorn
+    from dagster._core.instance import DagsterInstance
+    from dagster_webserver.version import __version__ as webserver_version
+
+    from aerofs_pipelines.gateway.app import GatewayConfig, create_app
+    from aerofs_pipelines.gateway.bootstrap import prepare_store
+    from aerofs_pipelines.gateway.context import GatewayProcessContext
+
+    args = workspace_args(workspace)
+    config = GatewayConfig.from_env()
+    # key check (MissingSecretKey in production without AEROFS_SECRET_KEY), migrations,
+    # and the first admin
+    store = prepare_store()
+    with ExitStack() as stack:
+        stack.callback(store.dispose)
+        instance = stack.enter_context(DagsterInstance.get())
+        if daemon:
+            proc = start_daemon(args)
+            stack.callback(stop_daemon, proc)
+        context = stack.enter_context(
+            GatewayProcessContext(
+                instance,
+                _load_target(args),
+                version=webserver_version,
+            )
+        )
+        app = create_app(context, store, config)
+        log.info(
+            "serving on http://%s:%s (DAGSTER_HOME=%s)", host, port, os.environ["DAGSTER_HOME"]
+        )
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            ws_max_size=config.max_body_bytes,
+            proxy_headers=False,  # the gateway reads them, from AEROFS_TRUSTED_PROXIES only
+        )
+    return 0

@@ -1,0 +1,401 @@
+"""One storage interface over a local folder or ``s3://bucket/prefix``.
+
+Keys are relative, ``/``-separated paths under the storage root. Every key is checked
+before use (:func:`safe_key`): no absolute paths, no ``.``/``..`` or empty segments, no
+NUL or backslash, so nothing is ever read or written outside the root. Locally, a
+symbolic link that resolves outside the root is refused on read and flagged in listings.
+
+Writes are atomic: locally a temporary file in the target folder, fsynced, then
+``os.replace``; on S3 one ``PutObject`` or a multipart upload that is completed only when
+every part is in (boto3's transfer manager aborts it otherwise), so a reader never sees a
+half-written object. S3 goes through boto3 (not pyarrow's S3 filesystem, whose output
+streams cannot be aborted: closing one after an error would publish a partial object).
+``AWS_ENDPOINT_URL`` (or the ``endpoint_url`` argument) points it at S3-compatible stores.
+
+This module imports only the standard library at module level (boto3 lazily), so the
+``aerofs ingest`` command stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = [
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "StoredFile",
+    "UnsafePathError",
+    "open_storage",
+    "safe_key",
+]
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+"""Files at least this large go up as multipart uploads (parts of this size)."""
+
+
+class UnsafePathError(ValueError):
+    """A key or link that would reach outside the storage root."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file (object) found by :meth:`Storage.list_files`."""
+
+    key: str
+    """Path relative to the listed prefix's root (the storage root)."""
+    size: int
+    problem: str | None = None
+    """Why this entry cannot be read safely (e.g. a symlink out of the root), if so."""
+
+
+def safe_key(key: str, *, allow_empty: bool = False) -> str:
+    """Return ``key`` normalised (no trailing ``/``), or raise UnsafePathError saying why."""
+    if not isinstance(key, str):
+        raise UnsafePathError(f"key must be a string, got {type(key).__name__}")
+    if "\x00" in key or "\\" in key:
+        raise UnsafePathError(f"unsafe key {key!r}: NUL and backslash are not allowed")
+    stripped = key.rstrip("/")
+    if not stripped:
+        if allow_empty:
+            return ""
+        raise UnsafePathError("empty key")
+    if stripped.startswith("/"):
+        raise UnsafePathError(f"unsafe key {key!r}: absolute paths are not allowed")
+    for part in stripped.split("/"):
+        if part in ("", ".", ".."):
+            raise UnsafePathError(f"unsafe key {key!r}: empty, '.' or '..' segment")
+    return stripped
+
+
+def join_key(*parts: str) -> str:
+    """Join key segments with ``/`` and check the result."""
+    return safe_key("/".join(p.strip("/") for p in parts if p.strip("/")))
+
+
+class Storage(ABC):
+    """A local folder or an S3 prefix, addressed by relative keys."""
+
+    url: str
+
+    def uri(self, key: str = "") -> str:
+        """Full URL (or absolute path) of ``key``."""
+        key = safe_key(key, allow_empty=True)
+        return f"{self.url}/{key}" if key else self.url
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self, LocalStorage)
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """True when a file (object) exists at ``key``."""
+
+    @abstractmethod
+    def list_files(self, prefix: str = "") -> list[StoredFile]:
+        """Every file under ``prefix`` (recursively), sorted by key."""
+
+    @abstractmethod
+    def list_dirs(
+        self, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Names of the immediate sub-folders of ``prefix``, sorted, after ``start_after``."""
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """The whole content of ``key`` (FileNotFoundError when missing)."""
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` atomically (replacing any previous content)."""
+
+    @abstractmethod
+    def put_file(self, local: str | os.PathLike[str], key: str) -> None:
+        """Copy the local file ``local`` to ``key`` atomically."""
+
+    @abstractmethod
+    def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A local file with the content of ``key``, valid inside the ``with`` block.
+
+        Local storage yields the file itself (checked to stay inside the root); S3
+        downloads it into a temporary folder, keeping its base name.
+        """
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if it exists."""
+
+
+# --------------------------------------------------------------------------- local
+
+
+class LocalStorage(Storage):
+    """A folder on the local filesystem."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str, *, allow_empty: bool = False) -> Path:
+        key = safe_key(key, allow_empty=allow_empty)
+        return self.root.joinpath(*key.split("/")) if key else self.root
+
+    def _inside(self, path: Path) -> bool:
+        return path == self.root or path.is_relative_to(self.root)
+
+    def _check_link(self, path: Path) -> str | None:
+        """Why ``path`` (a symlink somewhere on its way) is unsafe to read, or None."""
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            return "broken symbolic link" if path.is_symlink() else None
+        except (OSError, RuntimeError) as exc:  # loops
+            return f"unresolvable path: {exc}"
+        if not self._inside(real):
+            return "symbolic link points outside the storage root"
+        return None
+
+    def _readable(self, key: str) -> Path:
+        path = self._path(key)
+        problem = self._check_link(path)
+        if problem is not None:
+            raise UnsafePathError(f"{key}: {problem}")
+        return path
+
+    def _writable(self, key: str) -> Path:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._inside(path.parent.resolve()):
+            raise UnsafePathError(f"{key}: parent folder resolves outside the storage root")
+        return path
+
+    def exists(self, key: str) -> bool:
+        path = self._path(key)
+        return path.is_file() and self._check_link(path) is None
+
+    def list_files(self, prefix: str = "") -> list[StoredFile]:
+        base = self._path(prefix, allow_empty=True)
+        if base.is_symlink() or not base.is_dir():
+            return []
+        out: list[StoredFile] = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            here = Path(dirpath)
+            for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+                path = here / name
+                key = path.relative_to(self.root).as_posix()
+                problem = self._check_link(path) if path.is_symlink() else None
+                if problem is None and path.is_dir():
+                    problem = "symbolic link to a folder (not followed)"
+                try:
+                    size = path.lstat().st_size if problem else path.stat().st_size
+                except OSError as exc:
+                    size, problem = 0, f"cannot stat: {exc.strerror}"
+                out.append(StoredFile(key, size, problem))
+        out.sort(key=lambda f: f.key)
+        return out
+
+    def list_dirs(
+        self, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        base = self._path(prefix, allow_empty=True)
+        try:
+            names = sorted(e.name for e in os.scandir(base) if e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        if start_after is not None:
+            names = [n for n in names if n > start_after]
+        return names[:limit] if limit is not None else names
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._readable(key).read_bytes()
+
+    @contextlib.contextmanager
+    def _atomic(self, key: str) -> Iterator[Path]:
+        path = self._writable(key)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self._atomic(key) as tmp:
+            tmp.write_bytes(data)
+
+    def put_file(self, local: str | os.PathLike[str], key: str) -> None:
+        with self._atomic(key) as tmp:
+            shutil.copyfile(local, tmp)
+
+    @contextlib.contextmanager
+    def _local_path(self, key: str) -> Iterator[Path]:
+        path = self._readable(key)
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file", str(path))
+        yield path
+
+    def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        return self._local_path(key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- S3
+
+
+@lru_cache(maxsize=8)
+def _s3_client(endpoint_url: str | None, region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=region, config=config
+    )
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class S3Storage(Storage):
+    """A prefix in an S3 (or S3-compatible) bucket."""
+
+    def __init__(self, url: str, *, endpoint_url: str | None = None) -> None:
+        if not url.startswith("s3://"):
+            raise ValueError(f"not an s3:// URL: {url!r}")
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if not bucket:
+            raise ValueError(f"no bucket in {url!r}")
+        self.bucket = bucket
+        self.prefix = safe_key(prefix, allow_empty=True)
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        self.client = _s3_client(self.endpoint_url, region or None)
+
+    def _key(self, key: str, *, allow_empty: bool = False) -> str:
+        key = safe_key(key, allow_empty=allow_empty)
+        return "/".join(p for p in (self.prefix, key) if p)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_missing(exc):
+                return False
+            raise
+        return True
+
+    def _pages(self, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        yield from paginator.paginate(Bucket=self.bucket, Prefix=prefix, **kwargs)
+
+    def list_files(self, prefix: str = "") -> list[StoredFile]:
+        full = self._key(prefix, allow_empty=True)
+        full = f"{full}/" if full else ""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        out: list[StoredFile] = []
+        for page in self._pages(full):
+            for obj in page.get("Contents", []):
+                name: str = obj["Key"]
+                if name.endswith("/"):
+                    continue  # a folder marker, not a file
+                rel = name[strip:]
+                try:
+                    safe_key(rel)
+                    problem = None
+                except UnsafePathError as exc:
+                    problem = str(exc)
+                out.append(StoredFile(rel, int(obj["Size"]), problem))
+        out.sort(key=lambda f: f.key)
+        return out
+
+    def list_dirs(
+        self, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        full = self._key(prefix, allow_empty=True)
+        full = f"{full}/" if full else ""
+        kwargs: dict[str, Any] = {"Delimiter": "/"}
+        if start_after is not None:
+            # past every key of the folder start_after ("~" sorts after the ASCII ids)
+            kwargs["StartAfter"] = f"{full}{start_after}/~"
+        names: list[str] = []
+        for page in self._pages(full, **kwargs):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(full) :].rstrip("/")
+                if start_after is not None and name <= start_after:
+                    continue
+                names.append(name)
+                if limit is not None and len(names) >= limit:
+                    return names
+        return names
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(2, "No such object", self.uri(key)) from exc
+            raise
+        data: bytes = response["Body"].read()
+        return data
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def put_file(self, local: str | os.PathLike[str], key: str) -> None:
+        size = os.path.getsize(local)
+        if size < MULTIPART_THRESHOLD:
+            with open(local, "rb") as fh:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=fh)
+            return
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD
+        )
+        self.client.upload_file(os.fspath(local), self.bucket, self._key(key), Config=config)
+
+    @contextlib.contextmanager
+    def _local_path(self, key: str) -> Iterator[Path]:
+        full = self._key(key)
+        with tempfile.TemporaryDirectory(prefix="aerofs-s3-") as tmp:
+            path = Path(tmp) / PurePosixPath(full).name
+            try:
+                self.client.download_file(self.bucket, full, str(path))
+            except Exception as exc:
+                if _is_missing(exc):
+                    raise FileNotFoundError(2, "No such object", self.uri(key)) from exc
+                raise
+            yield path
+
+    def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        return self._local_path(key)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def open_storage(url: str, *, endpoint_url: str | None = None) -> Storage:
+    """Storage for a folder path or an ``s3://bucket/prefix`` URL."""
+    url = url.strip()
+    if url.startswith("s3://"):
+        return S3Storage(url.rstrip("/"), endpoint_url=endpoint_url)
+    if "://" in url and not url.startswith("file://"):
+        raise ValueError(f"unsupported storage URL {url!r}: use a folder or s3://bucket/prefix")
+    return LocalStorage(url.removeprefix("file://"))

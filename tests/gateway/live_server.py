@@ -1,0 +1,169 @@
+"""The real platform for end-to-end tests: ``aerofs serve`` as a child process.
+
+``live_server(tmp)`` starts ``aerofs serve`` (gateway + Dagster webserver app + daemon) on
+a free loopback port, with a fresh ``DAGSTER_HOME`` under ``tmp`` and a workspace that
+loads :mod:`tests.gateway.browser_defs` (code location ``aerofs_pipelines``: job
+``process_batch`` over the dynamic partitions ``batches``). Users and tokens are made
+with the ``aerofs`` command, as an operator would. It fails loudly (never skips) when the
+server does not come up, with the tail of the server's log in the error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+AEROFS = str(Path(sys.executable).with_name("aerofs"))
+LOCATION = "aerofs_pipelines"  # as in the product's workspace.yaml
+ADMIN_PASSWORD = "admin-password-for-live-tests"
+
+WORKSPACE_YAML = f"""\
+load_from:
+  - python_module:
+      module_name: tests.gateway.browser_defs
+      attribute: defs
+      working_directory: {ROOT}
+      location_name: {LOCATION}
+"""
+
+# Dagster's default run queue (the daemon dequeues), polled every second so a launched
+# run starts at once; runs execute in a subprocess (the default run launcher). No
+# "Join the community" dialog: it pops up at a random moment over whatever is open.
+DAGSTER_YAML = """\
+run_queue:
+  dequeue_interval_seconds: 1
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+@dataclass
+class LiveServer:
+    """A running ``aerofs serve``: its URL, instance home and environment."""
+
+    url: str
+    port: int
+    home: Path
+    env: dict[str, str]
+    log: Path
+
+    def aerofs(self, *args: str, stdin: str | None = None) -> str:
+        """Run ``aerofs ARGS`` against this instance; its stdout (fails loudly)."""
+        done = subprocess.run(
+            [AEROFS, *args],
+            input=stdin,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"aerofs {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def add_user(self, name: str, role: str, password: str) -> None:
+        self.aerofs("users", "add", name, "--role", role, "--password-stdin", stdin=password)
+
+    def create_token(self, user: str, role: str | None = None) -> str:
+        args = ["tokens", "create", "--user", user, "--json"]
+        if role is not None:
+            args += ["--role", role]
+        return str(json.loads(self.aerofs(*args))["token"])
+
+    def add_batches(self, batch_ids: Sequence[str]) -> None:
+        """Register batches as the landing sensor would (dynamic partitions)."""
+        code = (
+            "import sys\n"
+            "from dagster import DagsterInstance\n"
+            "with DagsterInstance.get() as i:\n"
+            "    i.add_dynamic_partitions('batches', sys.argv[1:])\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, *batch_ids], env=self.env, check=True, timeout=60
+        )
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"aerofs serve exited with {proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-4000:]
+    raise RuntimeError(f"aerofs serve not healthy after {timeout}s:\n{tail}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn's graceful stop, then the daemon's), then the process group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # leftovers of our own process group
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextmanager
+def live_server(tmp: Path, *, daemon: bool = True, timeout: float = 60.0) -> Iterator[LiveServer]:
+    """``aerofs serve`` on a free loopback port with a fresh instance under ``tmp``."""
+    home = tmp / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    workspace = tmp / "workspace.yaml"
+    workspace.write_text(WORKSPACE_YAML)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AEROFS_", "DAGSTER_PG_"))
+    }
+    env.update(
+        DAGSTER_HOME=str(home),
+        AEROFS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / "serve.log"
+    cmd = [AEROFS, "serve", "--host", "127.0.0.1", "--port", str(port), "-w", str(workspace)]
+    if not daemon:
+        cmd.append("--no-daemon")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_healthy(url, proc, log, timeout)
+        yield LiveServer(url=url, port=port, home=home, env=env, log=log)
+    finally:
+        _stop(proc)

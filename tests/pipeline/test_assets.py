@@ -1,0 +1,343 @@
+"""The batch assets and checks on the embedded defaults: local folders, SQLite instance."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from aerofs_pipelines import sample_data
+from aerofs_pipelines.assets import BATCH_ASSETS
+from aerofs_pipelines.catalog import CATALOG_ASSETS
+from aerofs_pipelines.checks import BATCH_CHECKS
+from aerofs_pipelines.registry import dataset_name_from_stem, load_registry, parse_registry
+from aerofs_pipelines.resources import default_resources
+from aerofs_pipelines.storage import Storage, open_storage
+
+BAD_ORDERS = (
+    "order_id,order_date,customer,amount,quantity,note\n"
+    "1,2024-01-01,Acme,10.50,2,\n"
+    "1,2024-01-02,Smith,5.00,0,duplicate id and zero quantity\n"
+    "3,2024-01-03,Zoë,7.25,4,\n"
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def env_resources(monkeypatch: pytest.MonkeyPatch, landing: str, lake: str) -> dict[str, Any]:
+    """``default_resources()`` as the code location builds them, from the environment."""
+    monkeypatch.setenv("AEROFS_LANDING", landing)
+    monkeypatch.setenv("AEROFS_LAKE", lake)
+    monkeypatch.delenv("AEROFS_DATASETS", raising=False)
+    return default_resources()
+
+
+def run_batches(
+    instance: dg.DagsterInstance,
+    resources: dict[str, Any],
+    batch_ids: Sequence[str],
+    *,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInJobResult:
+    """Materialize the batch assets and checks for ``batch_ids`` in ONE run."""
+    new = [b for b in batch_ids if not instance.has_dynamic_partition("batches", b)]
+    if new:
+        instance.add_dynamic_partitions("batches", new)
+    kwargs: dict[str, Any] = {}
+    if len(batch_ids) == 1:
+        kwargs["partition_key"] = batch_ids[0]
+    else:
+        kwargs["tags"] = {
+            "dagster/asset_partition_range_start": batch_ids[0],
+            "dagster/asset_partition_range_end": batch_ids[-1],
+        }
+    return dg.materialize(
+        [*BATCH_ASSETS, *BATCH_CHECKS],
+        instance=instance,
+        resources=resources,
+        raise_on_error=raise_on_error,
+        **kwargs,
+    )
+
+
+def snapshot(store: Storage) -> dict[str, bytes]:
+    """Every object of the lake and its bytes."""
+    return {f.key: store.read_bytes(f.key) for f in store.list_files()}
+
+
+def checks_by_name(result: dg.ExecuteInJobResult) -> dict[str, Any]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def materialization_metadata(
+    instance: dg.DagsterInstance, asset: str, partition: str
+) -> dict[str, Any]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    assert records, f"no materialization of {asset} for {partition}"
+    mat = records[0].asset_materialization
+    assert mat is not None
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def assert_sample_outputs(lake: Storage, batch_id: str, bad_line: int) -> None:
+    """The sample batch's Parquet, rejects, manifest and text statistics are right."""
+    manifest = json.loads(lake.read_bytes(f"manifests/{batch_id}.json"))
+    files = {f["name"]: f for f in manifest["files"]}
+    assert set(files) == {"orders.csv", "notes.txt", "_SUCCESS"}
+    assert files["orders.csv"]["status"] == "processed"
+    assert files["orders.csv"]["dataset"] == "orders"
+    assert len(files["orders.csv"]["digest"]) == 64
+    assert files["notes.txt"]["status"] == "processed"
+    assert files["_SUCCESS"]["status"] == "skipped"
+    assert manifest["counts"] == {"processed": 2, "quarantined": 0, "skipped": 1}
+
+    with lake.local_path(f"tables/orders/batch={batch_id}/orders.parquet") as path:
+        table = pq.read_table(path)
+    assert table.num_rows == 199
+    assert table.schema.field("order_id").type == "int64"
+    assert str(table.schema.field("order_date").type) == "date32[day]"
+    customers = set(table.column("customer").to_pylist())
+    assert {"Smith, Jane", 'The "Big" Shop', "Zoë Ångström", "東京商事"} <= customers
+    notes = table.column("note").to_pylist()
+    assert "first line of a note\nsecond line of the same note" in notes
+
+    with lake.local_path(f"rejects/orders/batch={batch_id}/orders.rejects.parquet") as path:
+        rejects = pq.read_table(path).to_pylist()
+    assert len(rejects) == 1
+    assert rejects[0]["line"] == bad_line
+    assert "expected 6 fields, found 8" in rejects[0]["reason"]
+
+    stats = json.loads(lake.read_bytes(f"text_stats/batch={batch_id}/notes.txt.json"))
+    assert stats["invalid_utf8_bytes"] == 1
+    assert stats["lines"] == 122
+    assert stats["top_words"][0] == ["the", 125]
+    assert stats["file"] == "notes.txt"
+    assert stats["digest"] == files["notes.txt"]["digest"]
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A SQLite-backed Dagster instance in a temporary DAGSTER_HOME."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, dict[str, Any]]:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    return landing, lake, env_resources(monkeypatch, str(landing), str(lake))
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_sample_batch_end_to_end_and_idempotent(
+    instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]]
+) -> None:
+    landing, lake_dir, resources = local
+    sample = sample_data.write_sample_batch(landing, "sample-1")
+    lake = open_storage(str(lake_dir))
+
+    result = run_batches(instance, resources, ["sample-1"])
+    assert result.success
+    assert_sample_outputs(lake, "sample-1", sample.bad_line)
+
+    checks = checks_by_name(result)
+    assert checks["tables_match_schema"].passed
+    assert checks["tables_all_converted"].passed
+    assert checks["batch_has_no_quarantined_files"].passed
+    assert not checks["tables_have_no_rejected_rows"].passed  # the sample's one bad row
+    assert checks["tables_have_no_rejected_rows"].severity == dg.AssetCheckSeverity.WARN
+    assert not checks["text_is_valid_utf8"].passed  # the sample's stray byte
+
+    md = materialization_metadata(instance, "tables", "sample-1")
+    assert md["dagster/row_count"] == 199
+    assert md["rejected_rows"] == 1
+    assert md["bytes_read"] == 10487
+    assert md["mb_per_s"] > 0
+    assert [c.name for c in md["dagster/column_schema"].columns][:2] == ["order_id", "order_date"]
+    assert "order_id" in md["preview"]
+    summary = materialization_metadata(instance, "batch_summary", "sample-1")
+    assert (summary["rows"], summary["rejected_rows"], summary["processed"]) == (199, 1, 2)
+
+    before = snapshot(lake)
+    assert not [k for k in before if ".tmp" in k]
+    again = run_batches(instance, resources, ["sample-1"])
+    assert again.success
+    after = snapshot(lake)
+    assert after.keys() == before.keys()
+    assert [k for k in before if before[k] != after[k]] == []  # byte-identical re-run
+
+
+def test_schema_violation_blocks_downstream(
+    instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]]
+) -> None:
+    landing, _lake_dir, resources = local
+    (landing / "bad").mkdir(parents=True)
+    (landing / "bad" / "orders.csv").write_text(BAD_ORDERS)
+    (landing / "bad" / "_SUCCESS").write_bytes(b"")
+
+    result = run_batches(instance, resources, ["bad"], raise_on_error=False)
+    assert not result.success
+    check = checks_by_name(result)["tables_match_schema"]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    reason = check.metadata["reason"].value
+    assert "bad/orders.csv (orders)" in reason
+    failures = check.metadata["failures"].value
+    assert "field_uniqueness" in failures
+    assert "greater_than_or_equal_to(1)" in failures
+    assert "schema_orders" in check.metadata
+    # blocking: the summary never saw the bad data
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "tables" in materialized
+    assert "batch_summary" not in materialized
+
+
+def test_bad_files_fail_cleanly_and_are_recorded(
+    instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    landing, lake_dir, resources = local
+    batch = landing / "mixed"
+    (batch / "sub").mkdir(parents=True)
+    (batch / "Sales-2024.csv").write_text("region,total\nnorth,10\nsouth,oops\n")
+    (batch / "orders_eu.tsv").write_text(
+        "order_id\torder_date\tcustomer\tamount\tquantity\tnote\n7\t2024-02-01\tA\t1.5\t2\t\n"
+        "8\t2024-02-31\tB\t2.0\t1\tnot a date: rejected by the registry type\n"
+    )
+    (batch / "empty.csv").write_bytes(b"")
+    (batch / "binary.csv").write_bytes(bytes(range(256)) * 8)
+    (batch / "wrong_columns_orders.csv").write_text("x,y\n1,2\n")
+    (batch / "orders_bad_header.csv").write_text("a,b\n1,2\n")
+    (batch / "photo.png").write_bytes(b"\x89PNG")
+    (batch / ".DS_Store").write_bytes(b"junk")
+    (batch / "sub" / "readme.md").write_text("# Hello\nsome words here\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    os.symlink(secret, batch / "leak.txt")
+    (batch / "_SUCCESS").write_bytes(b"")
+
+    result = run_batches(instance, resources, ["mixed"], raise_on_error=False)
+    assert result.success, "bad files must not fail the run"
+    lake = open_storage(str(lake_dir))
+    manifest = json.loads(lake.read_bytes("manifests/mixed.json"))
+    files = {f["name"]: f for f in manifest["files"]}
+    assert len(files) == 11  # nothing silently dropped
+    status = {name: f["status"] for name, f in files.items()}
+    assert status == {
+        "Sales-2024.csv": "processed",
+        "orders_eu.tsv": "processed",
+        "empty.csv": "quarantined",
+        "binary.csv": "quarantined",
+        "wrong_columns_orders.csv": "processed",
+        "orders_bad_header.csv": "quarantined",
+        "photo.png": "skipped",
+        ".DS_Store": "skipped",
+        "sub/readme.md": "processed",
+        "leak.txt": "quarantined",
+        "_SUCCESS": "skipped",
+    }
+    assert "empty file" in files["empty.csv"]["reason"]
+    assert "binary" in files["binary.csv"]["reason"]
+    assert "do not match" in files["orders_bad_header.csv"]["reason"]
+    assert "outside" in files["leak.txt"]["reason"]
+    assert files["leak.txt"]["digest"] is None
+    assert "unsupported file type '.png'" in files["photo.png"]["reason"]
+    assert files["Sales-2024.csv"]["dataset"] == "sales_2024"
+    assert files["orders_eu.tsv"]["dataset"] == "orders"
+    assert files["wrong_columns_orders.csv"]["dataset"] == "wrong_columns_orders"
+    assert not any(str(tmp_path) in f["reason"] for f in files.values())  # no local paths
+
+    assert lake.exists("tables/sales_2024/batch=mixed/Sales-2024.parquet")
+    assert lake.exists("tables/orders/batch=mixed/orders_eu.parquet")
+    with lake.local_path("rejects/orders/batch=mixed/orders_eu.rejects.parquet") as path:
+        (reject,) = pq.read_table(path).to_pylist()
+    assert (reject["line"], reject["column_name"]) == (3, "order_date")
+    assert "date" in reject["reason"]
+    assert lake.exists("text_stats/batch=mixed/sub/readme.md.json")
+    checks = checks_by_name(result)
+    assert not checks["batch_has_no_quarantined_files"].passed
+    assert "leak.txt" in checks["batch_has_no_quarantined_files"].metadata["files"].value
+    assert checks["tables_match_schema"].passed
+
+
+def test_many_batches_in_one_run(
+    instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]]
+) -> None:
+    landing, lake_dir, resources = local
+    ids = ["b-001", "b-002", "b-003"]
+    bad_lines = {b: sample_data.write_sample_batch(landing, b).bad_line for b in ids}
+    result = run_batches(instance, resources, ids)
+    assert result.success
+    steps = [e.step_key for e in result.all_events if e.is_step_success]
+    assert len(steps) == len(set(steps)) == 9  # one step per asset/check, for all batches
+    lake = open_storage(str(lake_dir))
+    for b in ids:
+        assert_sample_outputs(lake, b, bad_lines[b])
+        assert lake.exists(f"tables/orders/batch={b}/orders.parquet")
+        assert lake.exists(f"manifests/{b}.json")
+        md = materialization_metadata(instance, "tables", b)
+        assert md["dagster/row_count"] == 199
+        assert md["rejected_rows"] == 1
+        assert materialization_metadata(instance, "batch_summary", b)["rows"] == 199
+    assert lake.exists("_dagster/batch_summary/b-003.parquet")
+
+
+def test_catalog_updates_by_automation(
+    instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]]
+) -> None:
+    landing, lake_dir, resources = local
+    defs = dg.Definitions(
+        assets=[*BATCH_ASSETS, *CATALOG_ASSETS], asset_checks=BATCH_CHECKS, resources=resources
+    )
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0
+    sample_data.write_sample_batch(landing, "cat-1")
+    run_batches(instance, resources, ["cat-1"])
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.total_requested == 1
+    assert dg.AssetKey("catalog") in {r.key for r in second.results if r.true_subset.size}
+
+    result = dg.materialize(CATALOG_ASSETS, instance=instance, resources=resources)
+    assert result.success
+    lake = open_storage(str(lake_dir))
+    doc = json.loads(lake.read_bytes("catalog/datasets.json"))
+    assert doc["datasets"]["orders"]["batches"] == ["cat-1"]
+    with lake.local_path("catalog/files.parquet") as path:
+        rows = pq.read_table(path).to_pylist()
+    assert rows[0]["key"] == "tables/orders/batch=cat-1/orders.parquet"
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert third.total_requested == 0
+
+
+def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = load_registry()
+    m = reg.match("ORDERS_2024.CSV")
+    assert (m.dataset, m.pattern) == ("orders", "orders*.csv")
+    assert reg.match("Sales (EU) 2024.csv").dataset == "sales_eu_2024"
+    assert dataset_name_from_stem("2024-report.csv") == "ds_2024_report"
+    assert reg.match("x.csv").inferred
+    spec = reg.get("orders")
+    assert spec is not None and spec.arrow_schema().field("order_id").type == "int64"
+    with pytest.raises(ValueError, match="unknown check 'between'"):
+        parse_registry(
+            "datasets:\n  d:\n    patterns: [d.csv]\n    columns:\n"
+            "      a: {type: int64, checks: {between: 3}}\n"
+        )
+    with pytest.raises(ValueError, match="not one of"):
+        parse_registry("datasets:\n  d:\n    patterns: [d.csv]\n    columns: {a: decimal}\n")
+    custom = tmp_path / "reg.yaml"
+    custom.write_text("datasets:\n  logs:\n    patterns: ['*.csv']\n    columns: {a: int64}\n")
+    monkeypatch.setenv("AEROFS_DATASETS", str(custom))
+    assert load_registry().match("anything.csv").dataset == "logs"
