@@ -63,16 +63,20 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 def _batch_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """``@dg.asset`` with what every per-batch asset shares (partitions, group, policies)."""
-    with warnings.catch_warnings():  # backfill_policy is "beta" in dagster 1.13
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        decorator: Callable[[Callable[..., Any]], dg.AssetsDefinition] = dg.asset(
-            partitions_def=batches_partitions,
-            group_name=BATCH_GROUP,
-            backfill_policy=SINGLE_RUN,
-            retry_policy=S3_RETRY,
-            **kwargs,
-        )
-    return decorator
+
+    def apply(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        with warnings.catch_warnings():  # backfill_policy is "beta" in dagster 1.13
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            decorator: Callable[[Callable[..., Any]], dg.AssetsDefinition] = dg.asset(
+                partitions_def=batches_partitions,
+                group_name=BATCH_GROUP,
+                backfill_policy=SINGLE_RUN,
+                retry_policy=S3_RETRY,
+                **kwargs,
+            )
+            return decorator(fn)
+
+    return apply
 
 
 # --------------------------------------------------------------------------- lake layout
