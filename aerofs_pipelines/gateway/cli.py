@@ -20,7 +20,8 @@ import getpass
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,18 +35,22 @@ def _actor() -> str:
         return "cli"
 
 
-def _store() -> Any:
-    """The instance's store, migrated."""
+@contextmanager
+def _open_store() -> Iterator[Any]:
+    """The instance's store, migrated; disposed of on exit."""
     import sqlalchemy.exc
 
     from aerofs_pipelines.gateway.store import GatewayStore, StoreError
 
     store = GatewayStore.for_instance()
     try:
-        store.migrate()
-    except sqlalchemy.exc.OperationalError as exc:
-        raise StoreError(f"cannot open the gateway database: {exc.orig}") from None
-    return store
+        try:
+            store.migrate()
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StoreError(f"cannot open the gateway database: {exc.orig}") from None
+        yield store
+    finally:
+        store.dispose()
 
 
 def _role(value: str) -> Any:
@@ -123,11 +128,8 @@ def _table(rows: list[list[str]]) -> None:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     password, generated = _read_password(args, args.name)
-    store = _store()
-    try:
+    with _open_store() as store:
         store.add_user(args.name, args.role, password, actor=_actor(), address=ADDRESS)
-    finally:
-        store.dispose()
     print(f"created user {args.name} ({args.role.name})")
     if generated:
         print(f"password (shown once): {password}")
@@ -135,11 +137,8 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         found = store.list_users()
-    finally:
-        store.dispose()
     if args.json:
         _emit({"users": [u.to_json() for u in found]})
         return 0
@@ -152,11 +151,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def _user_change(action: Callable[[Any], None], message: str) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         action(store)
-    finally:
-        store.dispose()
     print(message)
     return 0
 
@@ -192,14 +188,11 @@ def cmd_users_unlock(args: argparse.Namespace) -> int:
 def cmd_users_passwd(args: argparse.Namespace) -> int:
     from aerofs_pipelines.gateway.store import UserNotFound
 
-    store = _store()
-    try:
+    with _open_store() as store:
         if store.get_user(args.name) is None:  # before asking for a password
             raise UserNotFound(f"no user {args.name!r}")
         password, generated = _read_password(args, args.name)
         store.set_password(args.name, password, actor=_actor(), address=ADDRESS)
-    finally:
-        store.dispose()
     print(f"password of {args.name} changed; their sessions were ended")
     if generated:
         print(f"password (shown once): {password}")
@@ -210,8 +203,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         info, token = store.create_token(
             args.user,
             args.role,
@@ -220,8 +212,6 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
             actor=_actor(),
             address=ADDRESS,
         )
-    finally:
-        store.dispose()
     if args.json:
         _emit({"token": token, **info.to_json()})
         return 0
@@ -235,12 +225,9 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         found = store.list_tokens(args.user)
         disabled = {u.username for u in store.list_users() if u.disabled}
-    finally:
-        store.dispose()
     now = datetime.now(UTC)
 
     def status(t: Any) -> str:
@@ -272,11 +259,8 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         store.revoke_token(args.id, actor=_actor(), address=ADDRESS)
-    finally:
-        store.dispose()
     print(f"token {args.id} revoked")
     return 0
 
@@ -285,11 +269,8 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         events = store.audit_events(args.since, args.until, args.user, args.limit)
-    finally:
-        store.dispose()
     if args.json:
         _emit({"events": [e.to_json() for e in events]})
         return 0
@@ -315,11 +296,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_purge(args: argparse.Namespace) -> int:
-    store = _store()
-    try:
+    with _open_store() as store:
         deleted = store.purge_audit(args.older_than_days)
-    finally:
-        store.dispose()
     print(f"deleted {deleted} audit record(s) older than {args.older_than_days} days")
     return 0
 
