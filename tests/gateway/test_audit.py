@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from aerofs_pipelines.gateway.audit import retention_days, summarize_variables
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore, StoreError
-from tests.gateway.test_store_support import BACKENDS, Clock, all_text, open_store, url_for
+from tests.gateway.test_store_support import Clock, all_text, open_store
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[GatewayStore]:
-    with open_store(url_for(request, tmp_path), clock) as s:
+def store(url: str, clock: Clock) -> Iterator[GatewayStore]:
+    with open_store(url, clock) as s:
         yield s
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from aerofs_pipelines.gateway.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
-from tests.gateway.test_store_support import BACKENDS, PASSWORD, Clock, open_store, url_for
+from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
 POLICY = RateLimitPolicy(
     user_free_failures=3,
@@ -19,16 +18,6 @@ POLICY = RateLimitPolicy(
     max_lockout=timedelta(minutes=5),
     address_max_failures=5,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return url_for(request, tmp_path)
 
 
 @pytest.fixture

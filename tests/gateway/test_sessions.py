@@ -15,17 +15,12 @@ from aerofs_pipelines.gateway import secrets as secrets_mod
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.secrets import MissingSecretKey, secret_key
 from aerofs_pipelines.gateway.store import GatewayStore
-from tests.gateway.test_store_support import BACKENDS, PASSWORD, Clock, open_store, url_for
+from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[GatewayStore]:
-    with open_store(url_for(request, tmp_path), clock) as s:
+def store(url: str, clock: Clock) -> Iterator[GatewayStore]:
+    with open_store(url, clock) as s:
         s.add_user("bob", Role.editor, PASSWORD)
         yield s
 

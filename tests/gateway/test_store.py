@@ -22,17 +22,7 @@ from aerofs_pipelines.gateway.store import (
     UserExists,
     UserNotFound,
 )
-from tests.gateway.test_store_support import BACKENDS, PASSWORD, Clock, open_store, url_for
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return url_for(request, tmp_path)
+from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
 
 @pytest.fixture

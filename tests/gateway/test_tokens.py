@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,23 +10,16 @@ from aerofs_pipelines.gateway import tokens as tokens_mod
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore, StoreError, TokenNotFound, UserNotFound
 from tests.gateway.test_store_support import (
-    BACKENDS,
     PASSWORD,
     Clock,
     all_text,
     open_store,
-    url_for,
 )
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[GatewayStore]:
-    with open_store(url_for(request, tmp_path), clock) as s:
+def store(url: str, clock: Clock) -> Iterator[GatewayStore]:
+    with open_store(url, clock) as s:
         s.add_user("ci", Role.editor, PASSWORD)
         s.add_user("viewer", Role.viewer, PASSWORD)
         yield s
