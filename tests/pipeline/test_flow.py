@@ -24,6 +24,7 @@ import pytest
 from aerofs_pipelines import cli, sample_data
 from aerofs_pipelines.storage import Storage, open_storage
 from tests.pipeline.test_assets import BAD_ORDERS, assert_sample_outputs, snapshot
+from tests.pipeline.test_sensor import evaluate_tick
 from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,20 +47,14 @@ def product_defs() -> dg.Definitions:
 def tick(
     defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[list[dg.RunRequest], list[str], str | None]:
-    """Evaluate one tick of ``landing_sensor``; apply its partition requests like the daemon."""
-    sensor = defs.resolve_sensor_def("landing_sensor")
-    with dg.build_sensor_context(
-        instance=instance,
-        instance_ref=instance.get_ref(),
-        cursor=cursor,
-        repository_def=defs.get_repository_def(),
-    ) as ctx:
-        data = sensor.evaluate_tick(ctx)
+    """One tick of the product's ``landing_sensor``: its run requests, the batches it
+    registered, its new cursor."""
+    repo = defs.get_repository_def()
+    data = evaluate_tick(instance, repo.get_sensor_def("landing_sensor"), repo, cursor)
     added: list[str] = []
     for request in data.dynamic_partitions_requests or []:
         assert isinstance(request, dg.AddDynamicPartitionsRequest)
         assert request.partitions_def_name == "batches"
-        instance.add_dynamic_partitions("batches", list(request.partition_keys))
         added.extend(request.partition_keys)
     return list(data.run_requests or []), added, data.cursor
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from aerofs_pipelines.batches import batches_partitions
 from aerofs_pipelines.jobs import batch_job
@@ -23,6 +24,24 @@ def batch_manifest() -> None:
     """Stand-in for the real per-batch assets: the sensor only needs the job's partitions."""
 
 
+def evaluate_tick(
+    instance: dg.DagsterInstance,
+    sensor: dg.SensorDefinition,
+    repo: dg.RepositoryDefinition,
+    cursor: str | None,
+) -> SensorExecutionData:
+    """One tick of ``sensor`` from ``cursor``, its partition requests applied as the
+    daemon applies them."""
+    context = dg.build_sensor_context(
+        instance=instance, instance_ref=instance.get_ref(), cursor=cursor, repository_def=repo
+    )
+    data = sensor.evaluate_tick(context)
+    for request in data.dynamic_partitions_requests or []:
+        assert isinstance(request, dg.AddDynamicPartitionsRequest)
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return data
+
+
 class Daemon:
     """Evaluates a sensor the way the daemon does: the stored cursor, then the requests."""
 
@@ -36,17 +55,7 @@ class Daemon:
         self.requested: list[str] = []
 
     def tick(self) -> list[str]:
-        context = dg.build_sensor_context(
-            instance=self.instance,
-            instance_ref=self.instance.get_ref(),
-            cursor=self.cursor,
-            repository_def=self.repo,
-        )
-        data = self.sensor.evaluate_tick(context)
-        for request in data.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(
-                request.partitions_def_name, list(request.partition_keys)
-            )
+        data = evaluate_tick(self.instance, self.sensor, self.repo, self.cursor)
         if data.cursor is not None:
             self.cursor = data.cursor
         keys = [str(r.partition_key) for r in data.run_requests or []]
