@@ -1,0 +1,139 @@
+"""deploy/compose.yaml: parses, and everything it refers to exists — images or build
+contexts and Dockerfiles, bind-mounted files, services it depends on, the variables it
+interpolates (documented in deploy/compose.env.example). `docker compose config` runs
+too when the Docker CLI has the compose plugin (not required)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.common import COMPOSE, COMPOSE_ENV_EXAMPLE, DEPLOY, load
+
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+
+
+def _compose() -> dict[str, Any]:
+    return load(COMPOSE)
+
+
+def _services() -> dict[str, Any]:
+    return _compose()["services"]
+
+
+def test_the_stack() -> None:
+    assert {"postgres", "minio", "createbuckets", "usercode", "daemon", "gateway"} <= set(
+        _services()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(load(COMPOSE)["services"]))
+def test_service_image_and_build(name: str) -> None:
+    service = _services()[name]
+    image = service.get("image", "")
+    assert image or "build" in service
+    if "build" in service:
+        build = service["build"]
+        context = (DEPLOY / build["context"]).resolve()
+        assert context.is_dir()
+        assert (context / build["dockerfile"]).is_file()
+    else:
+        tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+        assert tag and tag != "latest", f"{name}: pin the image {image!r} to a version"
+
+
+@pytest.mark.parametrize("name", sorted(load(COMPOSE)["services"]))
+def test_service_references_exist(name: str) -> None:
+    service = _services()[name]
+    for volume in service.get("volumes", []):
+        source = volume.split(":")[0]
+        if source.startswith((".", "/")):
+            assert (DEPLOY / source).exists(), f"{name}: {source} does not exist"
+        else:
+            assert source in _compose()["volumes"], f"{name}: undeclared volume {source}"
+    for dependency in service.get("depends_on", {}):
+        assert dependency in _services()
+    env_file = service.get("env_file")
+    assert env_file is None, "settings come from deploy/.env through interpolation"
+
+
+def test_only_the_gateway_and_s3_api_are_published_on_loopback() -> None:
+    published = {n: s["ports"] for n, s in _services().items() if "ports" in s}
+    assert set(published) == {"gateway", "minio"}
+    for ports in published.values():
+        for port in ports:
+            assert port.startswith("127.0.0.1:"), port
+
+
+def test_interpolated_variables_are_documented() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    used = set(INTERPOLATION.findall(text))
+    documented = {
+        line.split("=", 1)[0]
+        for line in COMPOSE_ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    }
+    assert used, "no ${...} found"
+    assert used <= documented, f"not in compose.env.example: {used - documented}"
+    # Secrets are required (compose refuses to start without them), never defaulted.
+    for secret in ("AEROFS_PG_PASSWORD", "MINIO_ROOT_PASSWORD", "AEROFS_SECRET_KEY"):
+        assert re.search(r"\$\{" + secret + r":\?", text), f"{secret} must be required"
+        assert not re.search(r"\$\{" + secret + r":-", text)
+
+
+def test_gateway_and_daemon_load_code_from_the_grpc_server() -> None:
+    services = _services()
+    assert services["gateway"]["command"][:2] == ["aerofs", "serve"]
+    assert "--no-daemon" in services["gateway"]["command"]
+    for name in ("gateway", "daemon"):
+        command = services[name]["command"]
+        workspace = command[command.index("-w") + 1]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        assert Path(mounts[workspace]).name == "workspace.compose.yaml"
+    assert services["usercode"]["build"]["dockerfile"].endswith("usercode.Dockerfile")
+
+
+def test_every_platform_service_mounts_the_instance() -> None:
+    for name in ("usercode", "daemon", "gateway"):
+        service = _services()[name]
+        home = service["environment"]["DAGSTER_HOME"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+        assert Path(mounts[f"{home}/dagster.yaml"]).name == "dagster.compose.yaml"
+
+
+def test_buckets_created_are_the_ones_used() -> None:
+    services = _services()
+    created = {
+        a.removeprefix("s3://").split("/")[0]
+        for a in services["createbuckets"]["command"]
+        if a.startswith("s3://")
+    }
+    env = services["usercode"]["environment"]
+    used = {env[k].removeprefix("s3://").split("/")[0] for k in ("AEROFS_LANDING", "AEROFS_LAKE")}
+    assert used | {env["AEROFS_COMPUTE_LOG_BUCKET"]} <= created
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
+def test_docker_compose_config(tmp_path: Path) -> None:
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("the docker CLI has no compose plugin")
+    env_file = tmp_path / "test.env"
+    env_file.write_text(
+        "\n".join(
+            f"{line.split('=', 1)[0]}=test-value-0123456789abcdef0123456789"
+            for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+    )
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "--env-file", str(env_file), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
