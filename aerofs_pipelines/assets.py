@@ -12,7 +12,6 @@ goes on; only storage failures (retried with backoff) fail a step.
 """
 
 import json
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,11 +25,17 @@ import pyarrow.parquet as pq
 from dagster import AssetExecutionContext
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.batches import SUCCESS_MARKER, batches_partitions, check_batch_id
-from aerofs_pipelines.errors import KernelError
+from aerofs_pipelines.batches import (
+    SUCCESS_MARKER,
+    batches_partitions,
+    check_batch_id,
+    parse_marker,
+)
+from aerofs_pipelines.errors import KernelError, is_environment_error
+from aerofs_pipelines.partition_metadata import add_batch_metadata
 from aerofs_pipelines.registry import Registry, table_schema
 from aerofs_pipelines.resources import DatasetRegistry, LakeStore, LandingZone
-from aerofs_pipelines.storage import Storage, UnsafePathError
+from aerofs_pipelines.storage import Storage, StoredFile, UnsafePathError, scratch_dir
 
 __all__ = [
     "BATCH_ASSETS",
@@ -51,6 +56,10 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 TEXT_SUFFIXES = (".txt", ".md", ".log")
 TOP_K = 20
 PREVIEW_ROWS = 5
+PREVIEW_COLUMNS = 20
+"""A very wide table (thousands of columns) previews its first columns only."""
+SCHEMA_COLUMNS = 1000
+"""Column schema metadata lists at most this many columns (the rest are counted)."""
 
 S3_RETRY = dg.RetryPolicy(
     max_retries=3, delay=0.5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -117,7 +126,8 @@ def describe_error(exc: BaseException, name: str) -> str:
         return text + (f" (column {exc.column_name!r})" if exc.column_name else "")
     if isinstance(exc, OSError) and exc.strerror:
         return f"{name}: {exc.strerror}"
-    return " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if name in text else f"{name}: {text}"
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -195,9 +205,61 @@ def _probe_table(path: Path, name: str, registry: Registry) -> None:
     kernels.read_csv(path, schema=schema, delimiter=delimiter).close()
 
 
+def _probe_text(path: Path) -> None:
+    """Raise if ``path`` is compressed or binary data rather than text.
+
+    Text statistics of a gzip stream or an executable would be noise; a few invalid
+    UTF-8 bytes in real text are fine (counted by the kernel, never fatal).
+    """
+    what = kernels.binary_kind(path)
+    if what is not None:
+        hint = "re-encode it as UTF-8" if what.startswith("UTF-16") else "decompress it"
+        raise kernels.InputFormatError(f"this is {what}, not text ({hint} first)")
+
+
+MAX_OUTPUT_NAME_BYTES = 160
+"""Longest lake object name (one segment of an output key) a file may give rise to.
+
+Filesystems cap a name at 255 bytes, and an atomic write first writes a hidden
+temporary sibling whose name adds the writer's host, pid and a random suffix."""
+MAX_OUTPUT_KEY_BYTES = 800
+"""Longest output key: S3 caps a whole key at 1,024 bytes, the lake prefix included."""
+
+
+def _output_name_problem(
+    name: str, output: str | None, dataset: str | None, batch_id: str
+) -> str | None:
+    """Why the lake objects this file becomes would have unusable names, or None."""
+    keys = [output] if output else []
+    if output and dataset:
+        keys.append(rejects_key(dataset, batch_id, name))
+    for key in keys:
+        longest = max(key.split("/"), key=lambda part: len(part.encode()))
+        if len(longest.encode()) > MAX_OUTPUT_NAME_BYTES:
+            return (
+                f"{name}: file name too long: its lake output {longest[:40]}… would be "
+                f"{len(longest.encode())} bytes (at most {MAX_OUTPUT_NAME_BYTES}); rename it"
+            )
+        if len(key.encode()) > MAX_OUTPUT_KEY_BYTES:
+            return (
+                f"{name}: path too long: its lake output key would be {len(key.encode())} "
+                f"bytes (at most {MAX_OUTPUT_KEY_BYTES}); shorten its folders or name"
+            )
+    return None
+
+
 def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[FileEntry]:
-    """Account for every file of a complete batch: digest, kind, dataset, status, reason."""
-    check_batch_id(batch_id)
+    """Account for every file of a complete batch: digest, kind, dataset, status, reason.
+
+    A partition key that is not a valid batch id (one registered by hand through the UI
+    or API) fails the step at once, before any path is built, and is not retried.
+    """
+    try:
+        check_batch_id(batch_id)
+    except ValueError as exc:  # InvalidBatchIdError
+        raise dg.Failure(
+            description=f"{exc}; the batch is not processed", allow_retries=False
+        ) from None
     found = landing.list_files(batch_id)
     if not any(f.key == f"{batch_id}/{SUCCESS_MARKER}" for f in found):
         raise dg.Failure(
@@ -205,6 +267,7 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
             f"{landing.uri(batch_id)}",
             allow_retries=False,
         )
+    listing = _marker_listing(landing, batch_id, found)
     entries: list[FileEntry] = []
     claimed: dict[str, str] = {}
     for item in found:
@@ -231,8 +294,14 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                     digest = kernels.digest(path)
                     if kind == "table":
                         _probe_table(path, name, registry)
+                    elif kind == "text":
+                        _probe_text(path)
             except (KernelError, OSError, ValueError) as exc:
+                if is_environment_error(exc):  # disk full etc.: fail the step, not the file
+                    raise
                 status, reason = "quarantined", f"not processable: {describe_error(exc, name)}"
+        if listing is not None and kind != "marker":
+            status, reason = _check_listed(listing, name, digest) or (status, reason)
         if status == "processed":
             if kind == "marker":
                 status, reason = "skipped", "batch completion marker"
@@ -242,6 +311,8 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                     f"unsupported file type {PurePosixPath(name).suffix or '(none)'!r}: tables "
                     f"are {', '.join(TABLE_SUFFIXES)}; text is {', '.join(TEXT_SUFFIXES)}"
                 )
+            elif (too_long := _output_name_problem(name, output, dataset, batch_id)) is not None:
+                status, reason = "quarantined", too_long
             elif output is not None and output in claimed:
                 status = "quarantined"
                 reason = f"its output {output} is already produced by {claimed[output]}"
@@ -260,7 +331,49 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
         entries.append(
             FileEntry(name, item.size, digest, kind, dataset, status, reason, keep_output)
         )
-    return entries
+    present = {e.name for e in entries}
+    for name, (size, digest_) in sorted((listing or {}).items()):
+        if name not in present:
+            reason = f"{name}: listed in the {SUCCESS_MARKER} marker but missing from the batch"
+            entries.append(
+                FileEntry(name, size, digest_, classify(name), None, "quarantined", reason, None)
+            )
+    return sorted(entries, key=lambda e: e.name) if listing else entries
+
+
+MAX_MARKER_BYTES = 64 * 1024 * 1024
+"""A ``_SUCCESS`` larger than this is not read as a file list (one entry is ~150 bytes)."""
+
+
+def _marker_listing(
+    landing: Storage, batch_id: str, found: Sequence[StoredFile]
+) -> Mapping[str, tuple[int, str]] | None:
+    """The files the batch's ``_SUCCESS`` marker lists (``aerofs ingest``), else None."""
+    key = f"{batch_id}/{SUCCESS_MARKER}"
+    marker = next((f for f in found if f.key == key), None)
+    if marker is None or marker.problem or marker.size > MAX_MARKER_BYTES:
+        return None  # a special file, a link out of the zone, ...: the file loop says why
+    try:
+        return parse_marker(landing.read_bytes(f"{batch_id}/{SUCCESS_MARKER}"))
+    except (OSError, UnsafePathError):
+        return None  # unreadable marker (e.g. a symlink): the file loop says why
+
+
+def _check_listed(
+    listing: Mapping[str, tuple[int, str]], name: str, digest: str | None
+) -> tuple[str, str] | None:
+    """Status and reason for a file the marker does not list, or lists with other content."""
+    if name not in listing:
+        return "skipped", (
+            f"not part of the batch: not in the file list of its {SUCCESS_MARKER} marker "
+            "(added after the batch was completed)"
+        )
+    if digest is not None and digest != listing[name][1]:
+        return "quarantined", (
+            f"changed after the batch was completed: its digest differs from the one in "
+            f"the {SUCCESS_MARKER} marker"
+        )
+    return None
 
 
 def manifest_document(batch_id: str, entries: Sequence[FileEntry]) -> dict[str, Any]:
@@ -289,7 +402,8 @@ def batch_manifest(
     registry: DatasetRegistry,
 ) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
-    for batch_id in context.partition_keys:
+    run_batches = context.partition_keys
+    for batch_id in run_batches:
         started = time.perf_counter()
         entries = build_manifest(landing.storage, batch_id, registry.registry)
         doc = manifest_document(batch_id, entries)
@@ -298,7 +412,10 @@ def batch_manifest(
         out[batch_id] = _table(entries, MANIFEST_SCHEMA)
         seconds = time.perf_counter() - started
         rows = [(e.name, e.kind, e.dataset, e.status, e.reason) for e in entries]
-        context.add_asset_metadata(
+        add_batch_metadata(
+            context,
+            run_batches,
+            batch_id,
             {
                 "dagster/row_count": len(entries),
                 "files": len(entries),
@@ -310,7 +427,6 @@ def batch_manifest(
                     md_table(("file", "kind", "dataset", "status", "reason"), rows[:50])
                 ),
             },
-            partition_key=batch_id,
         )
         for e in entries:
             if e.status == "quarantined":
@@ -367,10 +483,13 @@ def _entries(manifest: pa.Table, kind: str) -> list[FileEntry]:
 
 def _preview(path: Path) -> str:
     pf = pq.ParquetFile(path)
-    batch = next(pf.iter_batches(batch_size=PREVIEW_ROWS), None)
+    names = pf.schema_arrow.names
+    batch = next(pf.iter_batches(batch_size=PREVIEW_ROWS, columns=names[:PREVIEW_COLUMNS]), None)
     if batch is None:
         return "(no rows)"
-    return md_table(batch.schema.names, [list(r.values()) for r in batch.to_pylist()])
+    table = md_table(batch.schema.names, [list(r.values()) for r in batch.to_pylist()])
+    more = len(names) - PREVIEW_COLUMNS
+    return table + (f"\n\n({more} more columns not shown)" if more > 0 else "")
 
 
 def convert_table(
@@ -398,6 +517,8 @@ def convert_table(
                 rejects=rej_path,
             )
     except (KernelError, OSError, ValueError, UnsafePathError) as exc:
+        if is_environment_error(exc):  # disk full etc.: fail the step, not the file
+            raise
         reason = f"conversion failed: {describe_error(exc, entry.name)}"
         return TableOutcome(
             entry.name, dataset, "quarantined", reason, 0, 0, 0, 0, "{}", None, None
@@ -438,8 +559,11 @@ def _column_schema(outcome: TableOutcome, registry: Registry) -> dg.TableSchema:
         if key not in _SCHEMAS:
             _SCHEMAS[key] = table_schema(spec.pandera_schema())
         return _SCHEMAS[key]
-    cols = json.loads(outcome.schema)
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(typ)) for name, typ in cols.items()])
+    cols = list(json.loads(outcome.schema).items())
+    shown = [dg.TableColumn(name, str(typ)) for name, typ in cols[:SCHEMA_COLUMNS]]
+    if len(cols) > SCHEMA_COLUMNS:
+        shown.append(dg.TableColumn(f"… {len(cols) - SCHEMA_COLUMNS} more columns", "-"))
+    return dg.TableSchema(columns=shown)
 
 
 @_batch_asset(
@@ -457,14 +581,15 @@ def tables(
 ) -> dict[str, pa.Table]:
     reg = registry.registry
     out: dict[str, pa.Table] = {}
-    for batch_id in context.partition_keys:
+    run_batches = context.partition_keys
+    for batch_id in run_batches:
         started = time.perf_counter()
         outcomes: list[TableOutcome] = []
         previews: dict[str, str] = {}
         for entry in _entries(batch_manifest[batch_id], "table"):
-            with tempfile.TemporaryDirectory(prefix="aerofs-tables-") as tmp:
+            with scratch_dir("tables") as tmp:  # a killed worker's one goes next time
                 outcome, preview = convert_table(
-                    entry, batch_id, landing.storage, lake.storage, reg, Path(tmp)
+                    entry, batch_id, landing.storage, lake.storage, reg, tmp
                 )
             outcomes.append(outcome)
             if preview is not None:
@@ -473,8 +598,8 @@ def tables(
                 context.log.warning(f"batch {batch_id}: {outcome.reason}")
         seconds = time.perf_counter() - started
         out[batch_id] = _table(outcomes, TABLE_OUTCOME_SCHEMA)
-        context.add_asset_metadata(
-            _tables_metadata(outcomes, previews, seconds, reg), partition_key=batch_id
+        add_batch_metadata(
+            context, run_batches, batch_id, _tables_metadata(outcomes, previews, seconds, reg)
         )
     return out
 
@@ -557,6 +682,8 @@ def analyze_file(entry: FileEntry, batch_id: str, landing: Storage, lake: Storag
         with landing.local_path(f"{batch_id}/{entry.name}") as src:
             stats = kernels.analyze_text(src, top_k=TOP_K)
     except (KernelError, OSError, ValueError, UnsafePathError) as exc:
+        if is_environment_error(exc):  # disk full etc.: fail the step, not the file
+            raise
         reason = f"analysis failed: {describe_error(exc, entry.name)}"
         return TextOutcome(entry.name, "quarantined", reason, 0, 0, 0, 0, 0, 0, "[]", None)
     doc = {"batch_id": batch_id, "file": entry.name, "digest": entry.digest, **stats}
@@ -588,7 +715,8 @@ def text_stats(
     lake: LakeStore,
 ) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
-    for batch_id in context.partition_keys:
+    run_batches = context.partition_keys
+    for batch_id in run_batches:
         started = time.perf_counter()
         outcomes = [
             analyze_file(e, batch_id, landing.storage, lake.storage)
@@ -606,7 +734,10 @@ def text_stats(
             )
             for o in outcomes
         ]
-        context.add_asset_metadata(
+        add_batch_metadata(
+            context,
+            run_batches,
+            batch_id,
             {
                 "dagster/row_count": len(outcomes),
                 "files": len(outcomes),
@@ -621,7 +752,6 @@ def text_stats(
                     md_table(("file", "words", "unique", "top words"), top)
                 ),
             },
-            partition_key=batch_id,
         )
         for o in outcomes:
             if o.status != "processed":
@@ -687,13 +817,14 @@ def batch_summary(
     text_stats: dict[str, pa.Table],
 ) -> dict[str, pa.Table]:
     out: dict[str, pa.Table] = {}
-    for batch_id in context.partition_keys:
+    run_batches = context.partition_keys
+    for batch_id in run_batches:
         summary = summarize(
             batch_id, batch_manifest[batch_id], tables[batch_id], text_stats[batch_id]
         )
         out[batch_id] = pa.Table.from_pylist([summary], schema=SUMMARY_SCHEMA)
         numbers = {k: v for k, v in summary.items() if k != "batch_id"}
-        context.add_asset_metadata({"dagster/row_count": 1, **numbers}, partition_key=batch_id)
+        add_batch_metadata(context, run_batches, batch_id, {"dagster/row_count": 1, **numbers})
     return out
 
 

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EROFS, errno.EMFILE, errno.ENFILE}
+)
+"""OS errors about the machine (disk full, quota, I/O error, ...), not about a file's content."""
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """True for an OSError that says the machine, not the input, is at fault.
+
+    Such an error must fail the step (retried, then the run fails and the batch is
+    re-run later), never quarantine a good file as if its content were bad.
+    """
+    return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS
+
 
 class KernelError(Exception):
     """Base class of every error a kernel raises about its input.

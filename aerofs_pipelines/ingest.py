@@ -1,15 +1,24 @@
 """Ingest local files into the landing zone as one complete batch.
 
 Files are copied one by one (each atomically), then ``_SUCCESS`` is written last: the
-sensor only ever sees complete batches. A batch id that is already complete is refused;
-the leftovers of an interrupted ingest of the same id are cleared first.
+sensor only ever sees complete batches. The marker lists every file with its size and
+digest (:func:`aerofs_pipelines.batches.marker_document`), which pins the batch: a file
+added or changed afterwards is not merged into it (the manifest says so).
+
+A batch id is landed once: an id that is already complete is refused, and so is an id
+another ``aerofs ingest`` is landing right now (local landing zones: an advisory lock on
+the batch folder, released by the kernel if that process dies). The leftovers of an
+interrupted ingest of the same id are cleared first.
 
 Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,11 +26,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aerofs_pipelines.storage import Storage
 
-__all__ = ["BatchExistsError", "IngestResult", "collect_files", "ingest"]
+__all__ = ["BatchExistsError", "BatchInFlightError", "IngestResult", "collect_files", "ingest"]
 
 
 class BatchExistsError(ValueError):
     """The batch id is already complete in the landing zone."""
+
+
+class BatchInFlightError(BatchExistsError):
+    """Another ``aerofs ingest`` is landing the same batch id right now."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,15 @@ def collect_files(paths: list[str]) -> list[tuple[Path, str]]:
         if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames.sort()
-                for fname in sorted(filenames):
-                    src = Path(dirpath) / fname
-                    if fname == SUCCESS_MARKER and Path(dirpath) == path:
+                for entry in [*dirnames, *sorted(filenames)]:
+                    src = Path(dirpath) / entry
+                    if src.is_symlink():  # never follow a link out of the folder given
+                        raise ValueError(f"{src}: a symbolic link; give its target instead")
+                    if entry in dirnames:
+                        continue
+                    if not stat.S_ISREG(src.lstat().st_mode):
+                        raise ValueError(f"{src}: not a regular file")
+                    if entry == SUCCESS_MARKER and Path(dirpath) == path:
                         continue  # a landed batch's own marker, not data
                     add(src, src.relative_to(path).as_posix())
         elif path.is_file():
@@ -84,28 +103,69 @@ def collect_files(paths: list[str]) -> list[tuple[Path, str]]:
 def ingest(paths: list[str], batch_id: str, landing: Storage | str | None = None) -> IngestResult:
     """Copy ``paths`` into ``<landing>/<batch_id>/`` and write ``_SUCCESS`` last."""
     from aerofs_pipelines import settings
-    from aerofs_pipelines.batches import SUCCESS_MARKER, check_batch_id
+    from aerofs_pipelines.batches import SUCCESS_MARKER, check_batch_id, marker_document
+    from aerofs_pipelines.kernels import digest
     from aerofs_pipelines.storage import Storage, open_storage
 
     check_batch_id(batch_id)
     store = (
         landing if isinstance(landing, Storage) else open_storage(landing or settings.landing_url())
     )
+    _refuse_complete(store, batch_id)
+    files = collect_files(paths)
+    with _batch_lock(store, batch_id):
+        _refuse_complete(store, batch_id)  # another ingest may have completed it meanwhile
+        leftovers = store.list_files(batch_id)
+        for item in leftovers:
+            store.delete(item.key)
+        copied: list[tuple[str, int]] = []
+        listed: list[tuple[str, int, str]] = []
+        for src, name in files:
+            size, hexdigest = src.stat().st_size, digest(src)
+            store.put_file(src, f"{batch_id}/{name}")
+            copied.append((name, size))
+            listed.append((name, size, hexdigest))
+        store.write_bytes(f"{batch_id}/{SUCCESS_MARKER}", marker_document(batch_id, listed))
+        _announce(store, batch_id)
+    return IngestResult(batch_id, store.uri(), copied, len(leftovers))
+
+
+def _refuse_complete(store: Storage, batch_id: str) -> None:
+    from aerofs_pipelines.batches import SUCCESS_MARKER
+
     if store.exists(f"{batch_id}/{SUCCESS_MARKER}"):
         raise BatchExistsError(
             f"batch {batch_id!r} is already complete in {store.uri()}; choose a new batch id"
         )
-    files = collect_files(paths)
-    leftovers = store.list_files(batch_id)
-    for item in leftovers:
-        store.delete(item.key)
-    copied: list[tuple[str, int]] = []
-    for src, name in files:
-        store.put_file(src, f"{batch_id}/{name}")
-        copied.append((name, src.stat().st_size))
-    store.write_bytes(f"{batch_id}/{SUCCESS_MARKER}", b"")
-    _announce(store, batch_id)
-    return IngestResult(batch_id, store.uri(), copied, len(leftovers))
+
+
+@contextlib.contextmanager
+def _batch_lock(store: Storage, batch_id: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on a local batch folder while landing it.
+
+    ``flock`` on the folder itself: no lock file to go stale, the kernel drops the lock
+    when the holder exits or is killed. S3 has no such lock; there the marker's file list
+    still keeps a concurrent writer's files out of the batch.
+    """
+    if not store.is_local:
+        yield
+        return
+    import fcntl
+
+    folder = Path(store.uri(batch_id))
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchInFlightError(
+                f"batch {batch_id!r} is being ingested by another process right now; "
+                "choose a new batch id"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _announce(store: Storage, batch_id: str) -> None:

@@ -16,11 +16,22 @@ every process that loads the instance, which is where runs are created and event
   fails; the nightly backfill re-runs both).
 - ``DAGSTER_EVENT_BATCH_SIZE=100``: the per-partition materializations of one step are
   written in batches (one INSERT on PostgreSQL).
+
+On PostgreSQL every engine of the storage gets a connect-retry window
+(:class:`ConnectRetry`, ``AEROFS_PG_RETRY_SECONDS``, default 60): dagster-postgres opens a
+connection per operation and gives up after ~6 s of retries, so a database restart or
+failover in the middle of a run would fail the step that was logging an event (as a step
+failure, which run retries do not re-run). With the window, every process (run worker,
+daemon, code server) waits for the database to come back, with backoff, and carries on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +51,87 @@ def apply_event_env() -> None:
     """Set the event-log switches above, keeping any value already in the environment."""
     for name, value in DAGSTER_EVENT_ENV.items():
         os.environ.setdefault(name, value)
+
+
+PG_RETRY_ENV = "AEROFS_PG_RETRY_SECONDS"
+DEFAULT_PG_RETRY_SECONDS = 60.0
+_NOT_TRANSIENT = ("authentication failed", "password", "does not exist", "no pg_hba.conf")
+"""Connection errors that waiting does not fix: fail at once."""
+
+log = logging.getLogger("aerofs.instance_storage")
+
+
+def pg_retry_seconds() -> float:
+    """The connect-retry window (``AEROFS_PG_RETRY_SECONDS``; 0 turns it off)."""
+    raw = os.environ.get(PG_RETRY_ENV, "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_PG_RETRY_SECONDS
+    except ValueError:
+        return DEFAULT_PG_RETRY_SECONDS
+
+
+class ConnectRetry:
+    """SQLAlchemy ``do_connect`` hook: retry a refused connection with backoff, up to a
+    window counted from the first failure of the current outage.
+
+    The outage clock is shared by every connection of the engines it is attached to, so
+    the retries dagster-postgres adds on top fail fast once the window is spent instead
+    of multiplying it. A successful connection ends the outage.
+    """
+
+    def __init__(self, window: float, *, max_delay: float = 2.0) -> None:
+        self.window = window
+        self.max_delay = max_delay
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                conn = dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError as exc:
+                text = str(exc).lower()
+                if any(marker in text for marker in _NOT_TRANSIENT):
+                    raise
+                now = time.monotonic()
+                with self._lock:
+                    if self._down_since is None:
+                        self._down_since = now
+                        log.warning(
+                            "PostgreSQL unreachable (%s); retrying for up to %.0f s",
+                            " ".join(str(exc).split())[:200],
+                            self.window,
+                        )
+                    left = self._down_since + self.window - now
+                if left <= 0:
+                    raise
+                time.sleep(min(delay * random.uniform(0.5, 1.5), left))
+                delay = min(delay * 2, self.max_delay)
+                continue
+            with self._lock:
+                if self._down_since is not None:
+                    log.warning(
+                        "PostgreSQL reachable again after %.1f s",
+                        time.monotonic() - self._down_since,
+                    )
+                self._down_since = None
+            return conn
+
+
+def add_connect_retry(storage: DagsterStorage, window: float | None = None) -> ConnectRetry | None:
+    """Attach one :class:`ConnectRetry` to the engines of a dagster-postgres storage."""
+    import sqlalchemy as sa
+
+    window = pg_retry_seconds() if window is None else window
+    if window <= 0:
+        return None
+    hook = ConnectRetry(window)
+    for part in ("_run_storage", "_event_log_storage", "_schedule_storage"):
+        engine = getattr(getattr(storage, part, None), "_engine", None)
+        if isinstance(engine, sa.engine.Engine):
+            sa.event.listen(engine, "do_connect", hook)
+    return hook
 
 
 def psycopg2_url(url: str) -> str:
@@ -71,11 +163,13 @@ class EnvSelectedStorage(DagsterStorage, ConfigurableClass):
         if url:
             from dagster_postgres import DagsterPostgresStorage
 
-            return DagsterPostgresStorage(
+            storage = DagsterPostgresStorage(
                 postgres_url=psycopg2_url(url),
                 should_autocreate_tables=bool(config_value.get("should_autocreate_tables", True)),
                 inst_data=inst_data,
             )
+            add_connect_retry(storage)
+            return storage
         from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
         base_dir = config_value.get("base_dir") or str(settings.dagster_home())

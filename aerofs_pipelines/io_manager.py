@@ -13,8 +13,8 @@ temp file + ``os.replace`` locally, or one PUT (multipart when large) on S3.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 
 from aerofs_pipelines import settings
+from aerofs_pipelines.storage import sweep_stale_temps, temp_path_for
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -75,7 +76,9 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
         data = _parquet_bytes(_as_table(obj))
         if path.protocol in ("", "file", "local"):
             target = str(path)
-            tmp = f"{target}.tmp-{uuid.uuid4().hex[:12]}"
+            # hidden, named after this process; a killed writer's leftover goes now
+            sweep_stale_temps(Path(target))
+            tmp = str(temp_path_for(Path(target)))
             try:
                 with open(tmp, "wb") as fh:
                     fh.write(data)

@@ -134,6 +134,7 @@ class LocalLandingZone:
         self.root = Path(root)
         self.events = self.root / EVENTS_DIR
         self._names: list[str] | None = None
+        self._links: set[str] = set()
 
     def read_events(self, position: Any, limit: int) -> EventBatch:
         """Journal lines after ``position`` = ``[segment, offset]``; only whole lines."""
@@ -183,20 +184,32 @@ class LocalLandingZone:
         if self._names is None:  # one listing per tick (the zone is opened per tick)
             try:
                 with os.scandir(self.root) as it:
-                    self._names = sorted(
-                        e.name for e in it if e.is_dir() and e.name != RESERVED_DIR
-                    )
+                    found = [e for e in it if e.is_dir() and e.name != RESERVED_DIR]
+                self._names = sorted(e.name for e in found)
+                self._links = {e.name for e in found if e.is_symlink()}
             except FileNotFoundError:
                 self._names = []
         names = self._names
         if after is not None:
             names = names[bisect.bisect_right(names, after) :]
         page = names[:limit]
-        return _page(page, page[-1] if len(names) > limit else None)
+        out = _page(page, page[-1] if len(names) > limit else None)
+        if self._links:  # a link could lead anywhere: batches are real folders
+            links = [n for n in out.names if n in self._links]
+            out.names = [n for n in out.names if n not in self._links]
+            out.refused += [Refused(n, _LINKED_BATCH) for n in links]
+        return out
 
     def is_complete(self, batch_id: str) -> bool:
-        """``<root>/<batch_id>/_SUCCESS`` exists."""
-        return (self.root / check_batch_id(batch_id) / SUCCESS_MARKER).is_file()
+        """``<root>/<batch_id>/_SUCCESS`` exists (in a real folder, not a symlinked one)."""
+        folder = self.root / check_batch_id(batch_id)
+        return not folder.is_symlink() and (folder / SUCCESS_MARKER).is_file()
+
+
+_LINKED_BATCH = (
+    "a symbolic link to a folder, not a batch folder: links are never followed "
+    "out of the landing zone"
+)
 
 
 def _page(names: Sequence[str], next_after: str | None) -> Page:

@@ -23,6 +23,23 @@ returning ``build_add_request``: Dagster's daemon checks a requested key with on
 each, ~17 ms a key on PostgreSQL. The backfill carries ``aerofs/landing-tick`` (a digest
 of the cursor it started from) so it can be traced to its tick.
 
+Interrupted ticks: the partitions are added before the daemon stores the tick with its
+cursor and reserved run ids. A daemon killed in between would leave batches registered
+but never requested (the next tick starts from the old cursor and finds them registered).
+So before adding partitions the sensor writes the tick's batch ids to the instance's
+key-value store under the digest of the cursor it started from (:func:`write_pending`);
+a tick that starts from that same cursor again is a retry of an interrupted tick and
+requests those batches again (runs: ``run_key`` = batch id, so the daemon drops any it
+already created; a backlog: not if a backfill tagged with that cursor digest exists).
+Every tick that requests something advances the cursor (``n``), so a stored tick is
+never mistaken for an interrupted one.
+
+Re-landed batches: an event (journal line, S3 notification) for a batch that is already
+registered means it landed again under the same id. Batches are immutable: the sensor
+compares the batch's content digest now with the one its manifest recorded when it was
+processed; the same content is a no-op, different content is refused with a logged
+reason (files added, changed, removed), never merged or re-run.
+
 Work per tick is bounded by ``max_per_tick`` and a time budget; the cursor (JSON) holds
 the event position and the sweep's place, so restarts resume exactly where the last
 stored tick ended. Ids already registered are filtered with one batched
@@ -41,7 +58,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
-from aerofs_pipelines.batches import batches_partitions
+from aerofs_pipelines.batches import SUCCESS_MARKER, batch_digest, batches_partitions
 from aerofs_pipelines.jobs import BATCH_GROUP
 from aerofs_pipelines.landing_scan import LandingZone, Refused, open_landing
 
@@ -60,6 +77,10 @@ BACKLOG_TAG = "aerofs/landing-backlog"
 TICK_TAG = "aerofs/landing-tick"
 """On a backlog backfill: digest of the cursor its tick started from."""
 THRESHOLD_ENV = "AEROFS_SENSOR_BACKFILL_THRESHOLD"
+PENDING_KEY = "aerofs/{sensor}/pending"
+"""Instance key-value entry: the batches the last requesting tick registered, and its start."""
+MAX_RELANDED_CHECKS = 50
+"""Re-landed batches whose content is compared per tick; more are logged unchecked."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,8 @@ class _Tick:
         self.cursor = cursor
         self.tuning = tuning
         self.new: dict[str, None] = {}
+        self.relanded: dict[str, None] = {}
+        """Registered batches announced again by an event (landed again under their id)."""
         self.refused: list[Refused] = []
         self.started = time.monotonic()
 
@@ -147,9 +170,13 @@ class _Tick:
             ack.extend(batch.ack)
             self.cursor["ev"] = batch.position
             self.refused.extend(batch.refused)
-            for batch_id in self.unregistered(list(dict.fromkeys(batch.batch_ids))):
+            ids = list(dict.fromkeys(batch.batch_ids))
+            fresh = self.unregistered(ids)
+            for batch_id in fresh:
                 if not self.zone.verify_events or self.zone.is_complete(batch_id):
                     self.new[batch_id] = None
+            known = set(fresh)
+            self.relanded.update((i, None) for i in ids if i not in known and i not in self.new)
             more = batch.more
         if ack:
             self.cursor["ack"] = ack
@@ -229,6 +256,130 @@ def backlog_request(
     )
 
 
+def _pending_key(sensor_name: str) -> str:
+    return PENDING_KEY.format(sensor=sensor_name)
+
+
+def write_pending(
+    instance: dg.DagsterInstance, sensor_name: str, started_from: str, ids: list[str]
+) -> None:
+    """Record, before they are registered, the batches a tick from ``started_from`` requests."""
+    doc = json.dumps({"from": started_from, "ids": ids})
+    instance.daemon_cursor_storage.set_cursor_values({_pending_key(sensor_name): doc})
+
+
+def read_pending(instance: dg.DagsterInstance, sensor_name: str, started_from: str) -> list[str]:
+    """The batches an interrupted tick from the same cursor registered (else none)."""
+    key = _pending_key(sensor_name)
+    raw = instance.daemon_cursor_storage.get_cursor_values({key}).get(key)
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError:
+        return []
+    if not isinstance(doc, dict) or doc.get("from") != started_from:
+        return []
+    return [str(i) for i in doc.get("ids") or []]
+
+
+def _retry_interrupted(context: dg.SensorEvaluationContext, name: str, digest: str) -> list[str]:
+    """Batches of an interrupted tick (same start cursor) that still need requesting."""
+    from dagster._core.execution.backfill import BulkActionsFilter
+
+    pending = read_pending(context.instance, name, digest)
+    if not pending:
+        return []
+    existing = context.instance.get_existing_dynamic_partitions(BATCHES, pending)
+    pending = [i for i in pending if i in existing]
+    done = context.instance.get_backfills(filters=BulkActionsFilter(tags={TICK_TAG: digest}))
+    if done:  # the interrupted tick got as far as its backfill: those batches are covered
+        context.log.info(
+            f"interrupted tick {digest}: backfill {done[0].backfill_id} already covers "
+            f"{len(pending)} batches"
+        )
+        return []
+    if pending:
+        context.log.warning(
+            f"requesting again {len(pending)} batches registered by an interrupted tick "
+            f"(daemon stopped before it stored the tick): {pending[0]} … {pending[-1]}"
+        )
+    return pending
+
+
+def _content(landing_url: str, batch_id: str) -> dict[str, str | None]:
+    """``{file: digest}`` of the batch as it is now, by the manifest's own rules."""
+    from aerofs_pipelines.assets import build_manifest
+    from aerofs_pipelines.registry import load_registry
+    from aerofs_pipelines.storage import open_storage
+
+    entries = build_manifest(open_storage(landing_url), batch_id, load_registry())
+    return {e.name: e.digest for e in entries if e.name != SUCCESS_MARKER}
+
+
+def _recorded(batch_id: str) -> dict[str, str | None] | None:
+    """``{file: digest}`` from the manifest written when the batch was processed, if any."""
+    from aerofs_pipelines import settings
+    from aerofs_pipelines.storage import open_storage
+
+    try:
+        doc = json.loads(open_storage(settings.lake_url()).read_bytes(f"manifests/{batch_id}.json"))
+    except FileNotFoundError:
+        return None
+    return {f["name"]: f.get("digest") for f in doc.get("files", []) if f["name"] != SUCCESS_MARKER}
+
+
+def _diff(before: dict[str, str | None], now: dict[str, str | None]) -> str:
+    def names(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+    parts = []
+    for label, items in (
+        ("added", sorted(set(now) - set(before))),
+        ("changed", sorted(k for k in set(now) & set(before) if now[k] != before[k])),
+        ("removed", sorted(set(before) - set(now))),
+    ):
+        if items:
+            parts.append(f"{label}: {names(items)}")
+    return "; ".join(parts)
+
+
+def check_relanded(context: dg.SensorEvaluationContext, landing_url: str, ids: list[str]) -> None:
+    """Log what a re-landed batch is: the same content (no-op) or refused new content."""
+    for batch_id in ids[:MAX_RELANDED_CHECKS]:
+        recorded = _recorded(batch_id)
+        if recorded is None:  # e.g. an SQS message delivered twice
+            context.log.info(
+                f"batch {batch_id!r} announced again before it was processed: not requested "
+                "again (its run processes the files its marker lists, or those present "
+                "when it starts)"
+            )
+            continue
+        try:
+            now = _content(landing_url, batch_id)
+        except Exception as exc:  # an incomplete or unreadable re-landing: say so, go on
+            context.log.warning(f"batch {batch_id!r} landed again but cannot be read: {exc}")
+            continue
+        old_digest = batch_digest(recorded.items())
+        new_digest = batch_digest(now.items())
+        if old_digest == new_digest:
+            context.log.info(
+                f"batch {batch_id!r} landed again with the same content (digest "
+                f"{new_digest[:16]}): already processed, nothing to do"
+            )
+        else:
+            context.log.warning(
+                f"refused re-landing of batch {batch_id!r}: its content differs from the "
+                f"processed batch (digest {old_digest[:16]} → {new_digest[:16]}; "
+                f"{_diff(recorded, now)}). Batches are immutable once processed: land the "
+                "new content under a new batch id"
+            )
+    if len(ids) > MAX_RELANDED_CHECKS:
+        rest = ids[MAX_RELANDED_CHECKS:]
+        context.log.warning(
+            f"{len(rest)} more registered batches landed again and were not compared: "
+            f"{rest[0]} … {rest[-1]}"
+        )
+
+
 def build_landing_sensor(
     name: str = "landing_sensor",
     *,
@@ -253,18 +404,28 @@ def build_landing_sensor(
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         cursor = _load_cursor(context.cursor)
         before = json.dumps(cursor, sort_keys=True)
+        digest = tick_digest(before)
         settings = tuning or _tuning_from_env()
-        tick = _Tick(context, open_landing(landing, queue), cursor, settings)
+        zone = open_landing(landing, queue)
+        tick = _Tick(context, zone, cursor, settings)
+        tick.new.update((i, None) for i in _retry_interrupted(context, name, digest))
         backlog = tick.read_events()
         if not backlog and tick.room > 0 and tick.sweep_due(time.time()):
             tick.sweep()
         _log_refused(context, tick.refused)
-        after = json.dumps(cursor, sort_keys=True)
+        if tick.relanded:
+            check_relanded(context, zone.url, list(tick.relanded))
         if not tick.new:
+            after = json.dumps(cursor, sort_keys=True)
             if after != before:
                 return dg.SensorResult(skip_reason="no new batches", cursor=after)
             return dg.SkipReason("no new batches")
+        cursor["n"] = int(cursor.get("n", 0)) + 1  # a requesting tick always moves the cursor
+        after = json.dumps(cursor, sort_keys=True)
         keys = list(tick.new)
+        # Before any partition is added (here or by the daemon): a retry of this tick from
+        # the same cursor requests them again (see the module docstring).
+        write_pending(context.instance, name, digest, keys)
         backlog_mode = len(keys) > settings.backfill_threshold
         context.log.info(
             f"{len(keys)} new batches: {keys[0]} … {keys[-1]}"
@@ -277,7 +438,7 @@ def build_landing_sensor(
             # the request (partitions are added before the tick's cursor is stored).
             context.instance.add_dynamic_partitions(BATCHES, keys)
             return dg.SensorResult(
-                run_requests=[backlog_request(context, keys, tick_digest(before))],
+                run_requests=[backlog_request(context, keys, digest)],
                 cursor=after,
             )
         return dg.SensorResult(

@@ -9,12 +9,15 @@ the gateway agree on them:
   ``AEROFS_PG_URL`` (or Dagster's ``DAGSTER_PG_*``) selects PostgreSQL.
 - ``AEROFS_SECRET_KEY``: session signing key (required outside the embedded default).
 - ``AEROFS_DATASETS``: the dataset registry YAML (default: the packaged one).
+- ``AEROFS_EXECUTOR``: how a run executes its steps: ``in_process`` (default),
+  ``multiprocess`` or ``k8s`` (a Kubernetes Job per step; needs the ``k8s`` extra).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 DEFAULT_LANDING = "data/landing"
 DEFAULT_LAKE = "data/lake"
@@ -58,6 +61,7 @@ def postgres_url() -> str | None:
     password = os.environ.get("DAGSTER_PG_PASSWORD", "")
     db = os.environ.get("DAGSTER_PG_DB", "postgres")
     port = os.environ.get("DAGSTER_PG_PORT", "5432")
+    user, password = quote(user, safe=""), quote(password, safe="")
     auth = f"{user}:{password}@" if password else f"{user}@"
     return f"postgresql://{auth}{host}:{port}/{db}"
 
@@ -65,3 +69,14 @@ def postgres_url() -> str | None:
 def s3_endpoint_url() -> str | None:
     """``AWS_ENDPOINT_URL`` (S3-compatible stores such as MinIO or moto), if set."""
     return os.environ.get("AWS_ENDPOINT_URL", "").strip() or None
+
+
+EXECUTORS = ("in_process", "multiprocess", "k8s")
+
+
+def executor_name() -> str:
+    """``AEROFS_EXECUTOR``: one of ``EXECUTORS`` (default ``in_process``)."""
+    name = os.environ.get("AEROFS_EXECUTOR", "").strip() or "in_process"
+    if name not in EXECUTORS:
+        raise ValueError(f"AEROFS_EXECUTOR={name!r} is not one of {', '.join(EXECUTORS)}")
+    return name

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
+import stat
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
@@ -38,6 +40,9 @@ __all__ = [
     "UnsafePathError",
     "open_storage",
     "safe_key",
+    "scratch_dir",
+    "sweep_stale_temps",
+    "temp_path_for",
 ]
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -138,6 +143,114 @@ class Storage(ABC):
 
 # --------------------------------------------------------------------------- local
 
+_HOST = socket.gethostname().replace("/", "_").replace("@", "_") or "localhost"
+
+
+def _owner_tag() -> str:
+    """``<pid>@<host>``: who writes a temporary file (a host name has no ``@``)."""
+    return f"{os.getpid()}@{_HOST}"
+
+
+def temp_path_for(path: Path) -> Path:
+    """A hidden temporary sibling of ``path``, named after its writer (pid and host).
+
+    ``.<name>.tmp-<pid>@<host>-<random>``: hidden, so listings of the lake (catalog,
+    manifests) skip it; the writer's pid and host let :func:`sweep_stale_temps` tell a
+    crashed writer's leftover from a write in progress.
+    """
+    return path.with_name(f".{path.name}.tmp-{_owner_tag()}-{uuid.uuid4().hex[:12]}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _sweep_dead(folder: Path, prefix: str) -> list[Path]:
+    """Remove the entries ``<prefix><pid>@<this host>-…`` of ``folder`` whose pid is dead."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        pid_text, at, rest = entry.name[len(prefix) :].partition("@")
+        if not at or rest.rpartition("-")[0] != _HOST or not pid_text.isdigit():
+            continue  # not ours, or another host's
+        if _pid_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def sweep_stale_temps(path: Path) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by dead writers on this host.
+
+    A writer killed between creating its temporary file and ``os.replace`` (kill -9,
+    OOM, power loss) leaves it behind; the next write of the same key removes it. Temps
+    of live processes, and of other hosts sharing the folder, are left alone. Returns
+    what was removed.
+    """
+    return _sweep_dead(path.parent, f".{path.name}.tmp-")
+
+
+@contextlib.contextmanager
+def scratch_dir(kind: str) -> Iterator[Path]:
+    """A private temporary folder (in ``TMPDIR``) for work files, removed on exit.
+
+    Named ``aerofs-<kind>-<pid>@<host>-…``: a folder left by a killed process (kill -9
+    skips the clean-up) is removed by the next process that asks for one of its kind.
+    """
+    base = Path(tempfile.gettempdir())
+    prefix = f"aerofs-{kind}-"
+    _sweep_dead(base, prefix)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{_owner_tag()}-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _special_file(path: Path) -> str | None:
+    """Why ``path`` is not a regular file that can be read without blocking, or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # reported by the caller's own stat
+    for test, what in _SPECIAL_KINDS:
+        if test(mode):
+            return f"not a regular file ({what}): not read"
+    return None
+
+
+def _unsafe_name(key: str) -> str | None:
+    """Why a listed ``key`` must never be used as a path (see :func:`safe_key`), or None."""
+    try:
+        safe_key(key)
+    except UnsafePathError as exc:
+        return f"unsafe name, never read: {str(exc).rpartition(': ')[2]}"
+    return None
+
 
 class LocalStorage(Storage):
     """A folder on the local filesystem."""
@@ -196,6 +309,8 @@ class LocalStorage(Storage):
                 problem = self._check_link(path) if path.is_symlink() else None
                 if problem is None and path.is_dir():
                     problem = "symbolic link to a folder (not followed)"
+                if problem is None:
+                    problem = _special_file(path) or _unsafe_name(key)
                 try:
                     size = path.lstat().st_size if problem else path.stat().st_size
                 except OSError as exc:
@@ -222,7 +337,8 @@ class LocalStorage(Storage):
     @contextlib.contextmanager
     def _atomic(self, key: str) -> Iterator[Path]:
         path = self._writable(key)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        sweep_stale_temps(path)
+        tmp = temp_path_for(path)
         try:
             yield tmp
             with open(tmp, "rb+") as fh:
@@ -261,7 +377,15 @@ def _s3_client(endpoint_url: str | None, region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    # transient errors (503 SlowDown, 500, resets, refused) retried with exponential backoff
+    # and jitter; AWS_MAX_ATTEMPTS / AWS_RETRY_MODE override the defaults, as for any client
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    config = Config(
+        retries={
+            "max_attempts": int(attempts) if attempts.isdigit() else 5,
+            "mode": os.environ.get("AWS_RETRY_MODE", "").strip() or "standard",
+        }
+    )
     return boto3.session.Session().client(
         "s3", endpoint_url=endpoint_url, region_name=region, config=config
     )
@@ -374,8 +498,8 @@ class S3Storage(Storage):
     @contextlib.contextmanager
     def _local_path(self, key: str) -> Iterator[Path]:
         full = self._key(key)
-        with tempfile.TemporaryDirectory(prefix="aerofs-s3-") as tmp:
-            path = Path(tmp) / PurePosixPath(full).name
+        with scratch_dir("s3") as tmp:
+            path = tmp / PurePosixPath(full).name
             try:
                 self.client.download_file(self.bucket, full, str(path))
             except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from aerofs_pipelines import kernels
 from aerofs_pipelines.kernels import analyze_text
 
 WORD_RE = re.compile(r"\w+")
@@ -263,3 +264,20 @@ def test_missing_file_raises_file_not_found(tmp_path: Path) -> None:
 def test_directory_raises_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         analyze_text(tmp_path)
+
+
+def test_binary_kind_names_what_is_not_text(tmp_path: Path) -> None:
+    import gzip
+
+    cases = {
+        "a.gz.txt": (gzip.compress(b"hello\n"), "gzip-compressed data"),
+        "u16.txt": ("héllo\n".encode("utf-16"), "UTF-16LE text (byte order mark FF FE)"),
+        "bin.txt": (b"\x00\xff\xfe\x80" * 10, "binary content (NUL bytes and invalid UTF-8)"),
+        "ok.txt": ("plain text, café\n".encode(), None),
+        "nul.txt": (b"text with a \x00 NUL\n", None),
+    }
+    for name, (data, expected) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert kernels.binary_kind(tmp_path / name) == expected, name
+    with pytest.raises(FileNotFoundError):
+        kernels.binary_kind(tmp_path / "missing.txt")

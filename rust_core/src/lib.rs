@@ -5,6 +5,7 @@
 pub mod csv;
 pub mod digest;
 pub mod error;
+pub mod sniff;
 pub mod text;
 
 #[cfg(feature = "python")]

@@ -228,12 +228,20 @@ fn digest(py: Python<'_>, src: PathBuf) -> PyResult<String> {
     run_detached(py, move || content_digest::digest_file(&src))
 }
 
+#[pyfunction]
+fn binary_kind(py: Python<'_>, src: PathBuf) -> PyResult<Option<String>> {
+    run_detached(py, move || {
+        crate::sniff::sniff_file(&src).map(|kind| kind.map(str::to_string))
+    })
+}
+
 #[pymodule]
 fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_to_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(read_csv, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_text, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
+    m.add_function(wrap_pyfunction!(binary_kind, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,18 +135,32 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def live_server(tmp: Path, *, daemon: bool = True, timeout: float = 60.0) -> Iterator[LiveServer]:
-    """``aerofs serve`` on a free loopback port with a fresh instance under ``tmp``."""
+def live_server(
+    tmp: Path,
+    *,
+    daemon: bool = True,
+    timeout: float = 60.0,
+    dagster_yaml: str = DAGSTER_YAML,
+    workspace_yaml: str = WORKSPACE_YAML,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[LiveServer]:
+    """``aerofs serve`` on a free loopback port with a fresh instance under ``tmp``.
+
+    By default the test code location and an embedded SQLite instance; ``dagster_yaml``,
+    ``workspace_yaml`` and ``extra_env`` (``AEROFS_*`` settings, which are otherwise not
+    inherited) serve the product's own instead.
+    """
     home = tmp / "dagster_home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(dagster_yaml)
     workspace = tmp / "workspace.yaml"
-    workspace.write_text(WORKSPACE_YAML)
+    workspace.write_text(workspace_yaml)
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AEROFS_", "DAGSTER_PG_"))
     }
+    env.update(extra_env or {})
     env.update(
         DAGSTER_HOME=str(home),
         AEROFS_ADMIN_PASSWORD=ADMIN_PASSWORD,

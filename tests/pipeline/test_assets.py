@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -278,7 +279,9 @@ def test_many_batches_in_one_run(
     landing, lake_dir, resources = local
     ids = ["b-001", "b-002", "b-003"]
     bad_lines = {b: sample_data.write_sample_batch(landing, b).bad_line for b in ids}
-    result = run_batches(instance, resources, ids)
+    # A fourth batch of another size: each batch's metadata must be its own.
+    sample_data.write_sample_batch(landing, "b-004", rows=50)
+    result = run_batches(instance, resources, [*ids, "b-004"])
     assert result.success
     steps = [e.step_key for e in result.all_events if e.is_step_success]
     assert len(steps) == len(set(steps)) == 9  # one step per asset/check, for all batches
@@ -291,6 +294,8 @@ def test_many_batches_in_one_run(
         assert md["dagster/row_count"] == 199
         assert md["rejected_rows"] == 1
         assert materialization_metadata(instance, "batch_summary", b)["rows"] == 199
+    assert materialization_metadata(instance, "tables", "b-004")["dagster/row_count"] == 49
+    assert materialization_metadata(instance, "batch_summary", "b-004")["rows"] == 49
     assert lake.exists("_dagster/batch_summary/b-003.parquet")
 
 
@@ -341,3 +346,21 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     custom.write_text("datasets:\n  logs:\n    patterns: ['*.csv']\n    columns: {a: int64}\n")
     monkeypatch.setenv("AEROFS_DATASETS", str(custom))
     assert load_registry().match("anything.csv").dataset == "logs"
+
+
+def test_wide_table_metadata_is_bounded(tmp_path: Path) -> None:
+    """A 10,000-column table previews 20 columns and lists 1,000 in its column schema."""
+    from aerofs_pipelines.assets import TableOutcome, _column_schema, _preview
+
+    names = [f"c{i}" for i in range(10_000)]
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({n: [1, 2] for n in names}), path)
+    preview = _preview(path)
+    assert "| c19 |" in preview and "c20" not in preview
+    assert preview.endswith("(9980 more columns not shown)")
+    outcome = TableOutcome(
+        "wide.csv", "wide", "processed", "", 2, 0, 1, 1,
+        json.dumps(dict.fromkeys(names, "int64")), None, None,
+    )  # fmt: skip
+    columns = _column_schema(outcome, load_registry()).columns
+    assert len(columns) == 1001 and columns[-1].name == "… 9000 more columns"

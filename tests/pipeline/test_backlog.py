@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster import AssetExecutionContext
-from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
+from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus, PartitionBackfill
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.workspace.load_target import ModuleTarget
@@ -119,10 +119,31 @@ def test_backlog_is_one_backfill_covering_every_new_batch(
     assert request.tags[BACKLOG_TAG] == "12" and len(request.tags[TICK_TAG]) == 16
     assert instance.get_dynamic_partitions("batches") == ids  # insertion order = id order here
 
-    # A retried evaluation from the same cursor (the tick's result was not stored) finds
-    # the batches registered and requests nothing a second time.
+    # A retried evaluation from the same cursor (the daemon died before it stored the
+    # tick): the batches are registered but were never requested, so they are requested
+    # again, as the same backfill (same tick tag) ...
     again = evaluate(instance, None)
-    assert again is not None and not again.run_requests
+    assert again is not None and again.run_requests is not None
+    (retry,) = again.run_requests
+    assert retry.tags[TICK_TAG] == request.tags[TICK_TAG]
+    assert retry.asset_graph_subset == request.asset_graph_subset
+    # ... unless the interrupted tick got as far as creating its backfill.
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id="interrupted",
+            asset_graph_subset=subset,
+            dynamic_partitions_store=instance,
+            backfill_timestamp=time.time(),
+            tags=dict(request.tags),
+            title=None,
+            description=None,
+            run_config=None,
+        )
+    )
+    third = evaluate(instance, None)
+    assert third is not None and not third.run_requests
+    # A stored tick (its cursor) never re-requests them.
+    assert not evaluate(instance, result.cursor).run_requests  # type: ignore[union-attr]
 
 
 def test_trickle_below_threshold_is_one_run_per_batch(

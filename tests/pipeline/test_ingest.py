@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,30 @@ def test_ingest_refuses_a_complete_batch_and_bad_input(
         assert expected in err and err.count("\n") == 1, err
     assert sorted(p.name for p in Path(landing).iterdir()) == ["_aerofs", "b1"]
     assert not (tmp_path / "evil").exists()
+
+
+def test_ingest_refuses_links_and_special_files_in_a_folder(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder's symlinks (to files or folders) and pipes are refused, never followed."""
+    landing = str(tmp_path / "landing")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("x\n1\n")
+    cases = {
+        "link.csv": lambda p: p.symlink_to(outside / "secret.csv"),
+        "linked_dir": lambda p: p.symlink_to(outside, target_is_directory=True),
+        "pipe.csv": os.mkfifo,
+    }
+    for i, (name, make) in enumerate(cases.items()):
+        folder = tmp_path / f"src{i}"
+        folder.mkdir()
+        (folder / "a.csv").write_text("x\n1\n")
+        make(folder / name)
+        assert cli.main(["ingest", str(folder), "--batch", f"b{i}", "--landing", landing]) == 1
+        err = capsys.readouterr().err
+        assert f"{folder / name}: " in err and err.count("\n") == 1, err
+        assert not (Path(landing) / f"b{i}").exists()
 
 
 def test_ingest_clears_an_interrupted_attempt(files: Path, tmp_path: Path) -> None:

@@ -106,3 +106,18 @@ def test_postgres_when_configured(
         assert not (home / "history").exists()
         check_policies(instance)
         roundtrip(instance)
+
+
+def test_dagster_pg_variables_are_url_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password with URL metacharacters reaches PostgreSQL unchanged."""
+    from sqlalchemy.engine import make_url
+
+    from aerofs_pipelines.settings import postgres_url
+
+    for name in PG_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSTER_PG_HOST", "db.internal")
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", "dag@ster")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "p@ss:w/o#rd%?")
+    url = make_url(postgres_url() or "")
+    assert (url.username, url.password, url.host) == ("dag@ster", "p@ss:w/o#rd%?", "db.internal")

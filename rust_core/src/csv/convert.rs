@@ -162,8 +162,7 @@ impl<'a> ColumnBuilder<'a, '_> {
             DataType::UInt64 => self.primitive::<UInt64Type>(&dt, "uint64", |v| {
                 std::str::from_utf8(v).ok()?.parse::<u64>().ok()
             }),
-            DataType::Float32 => self
-                .primitive::<Float32Type>(&dt, "float", |v| values::parse_f64(v).map(|x| x as f32)),
+            DataType::Float32 => self.primitive::<Float32Type>(&dt, "float", values::parse_f32),
             DataType::Float64 => self.primitive::<Float64Type>(&dt, "double", values::parse_f64),
             DataType::Date32 => {
                 self.primitive::<Date32Type>(&dt, "date (YYYY-MM-DD)", values::parse_date)

@@ -8,11 +8,16 @@ use super::values;
 
 /// Column names from the header record: empty names become `column_<n>`, repeated
 /// names get `_2`, `_3`, ... Returns the (0-based) field holding invalid UTF-8, if any.
-pub fn header_names(rec: &Records, record: usize) -> Result<Vec<String>, usize> {
+pub fn header_names(rec: &Records, record: usize) -> Result<Vec<String>, (usize, &'static str)> {
     let mut names = Vec::with_capacity(rec.num_fields(record));
     let mut seen = HashSet::new();
     for i in 0..rec.num_fields(record) {
-        let raw = std::str::from_utf8(rec.field(record, i)).map_err(|_| i)?;
+        let raw = std::str::from_utf8(rec.field(record, i))
+            .map_err(|_| (i, "header name is not valid UTF-8"))?;
+        if raw.contains('\0') {
+            // Arrow field names cross the C data interface as C strings.
+            return Err((i, "header name contains a NUL byte (binary data?)"));
+        }
         let base = if raw.is_empty() {
             format!("column_{}", i + 1)
         } else {
@@ -127,6 +132,10 @@ mod tests {
         let rec = tokenize(csv, b',').expect("tokenize");
         let names = header_names(&rec, 0).expect("names");
         assert_eq!(names, vec!["a", "column_2", "a_2", "d", "e", "f", "g", "h"]);
+        let bad = tokenize(b"a,b\x00c\n1,2\n", b',').expect("tokenize");
+        assert_eq!(header_names(&bad, 0).map_err(|e| e.0), Err(1));
+        let bad = tokenize(b"\xff\n1\n", b',').expect("tokenize");
+        assert_eq!(header_names(&bad, 0).map_err(|e| e.0), Err(0));
         let schema = infer_schema(&rec, 1, rec.len(), &names);
         let types: Vec<DataType> = schema
             .fields()

@@ -12,6 +12,7 @@ use super::infer::{header_names, infer_schema, positional_names};
 use super::tokenize::{tokenize, Records};
 use super::{type_name, CsvOptions};
 use crate::error::{KernelError, Location, Result};
+use crate::sniff::{binary_kind, refusal_hint};
 
 /// Bytes read to infer the schema.
 pub const SAMPLE_BYTES: usize = 1024 * 1024;
@@ -48,44 +49,16 @@ fn dictionary_worthy(rec: &Records, from: usize, to: usize, ncols: usize) -> Vec
         .collect()
 }
 
-const MAGICS: &[(&[u8], &str)] = &[
-    (b"\x1f\x8b", "gzip-compressed"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
-    (b"BZh", "bzip2-compressed"),
-    (b"\xfd7zXZ\x00", "xz-compressed"),
-    (b"PK\x03\x04", "a zip archive"),
-    (b"PAR1", "a Parquet file"),
-    (b"\x89PNG", "a PNG image"),
-    (b"%PDF", "a PDF document"),
-];
-
 /// Refuse compressed and binary files with a clear reason instead of garbage rows.
 fn sniff(path: &Path, head: &[u8]) -> Result<()> {
-    for (magic, what) in MAGICS {
-        if head.starts_with(magic) {
-            return Err(KernelError::format(
-                path,
-                None,
-                format!("this is {what}, not CSV text (decompress or convert it first)"),
-            ));
-        }
+    match binary_kind(head) {
+        Some(what) => Err(KernelError::format(
+            path,
+            None,
+            format!("this is {what}, not CSV text ({})", refusal_hint(what)),
+        )),
+        None => Ok(()),
     }
-    let prefix = &head[..head.len().min(4096)];
-    if memchr::memchr(0, prefix).is_some() {
-        let valid = match std::str::from_utf8(prefix) {
-            Ok(_) => true,
-            // An incomplete sequence cut by the prefix end is fine.
-            Err(e) => e.error_len().is_none(),
-        };
-        if !valid {
-            return Err(KernelError::format(
-                path,
-                None,
-                "binary content (NUL bytes and invalid UTF-8), not CSV text",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Sample `src` and settle its schema.
@@ -128,7 +101,7 @@ pub fn prepare(
         ));
     }
     let names = if options.has_header {
-        header_names(&rec, 0).map_err(|c| {
+        header_names(&rec, 0).map_err(|(c, why)| {
             KernelError::format(
                 src,
                 Some(Location {
@@ -136,7 +109,7 @@ pub fn prepare(
                     column: c as u64 + 1,
                     column_name: None,
                 }),
-                "header name is not valid UTF-8",
+                why,
             )
         })?
     } else {

@@ -204,3 +204,47 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn utf16_and_nul_headers_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().expect("dir");
+    let utf16: Vec<u8> = b"\xff\xfe"
+        .iter()
+        .copied()
+        .chain("a,b\n1,2\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let src = write(dir.path(), "u16.csv", &utf16);
+    let err = csv_to_parquet(&src, &dir.path().join("o.parquet"), Default::default()).unwrap_err();
+    assert!(err.to_string().contains("UTF-16LE"), "{err}");
+    assert!(err.to_string().contains("re-encode it as UTF-8"), "{err}");
+    let src = write(dir.path(), "nul.csv", &[0u8; 64]);
+    let err = csv_to_parquet(&src, &dir.path().join("o.parquet"), Default::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(":1:1: header name contains a NUL byte"),
+        "{err}"
+    );
+}
+
+#[test]
+fn float_overflow_is_a_rejected_row_not_infinity() {
+    let dir = tempfile::tempdir().expect("dir");
+    let src = write(dir.path(), "f.csv", b"x\n1.5\n1e999\ninf\n");
+    let rejects = dir.path().join("r.csv");
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
+    ]));
+    let options = ConvertOptions {
+        on_error: OnError::Quarantine,
+        rejects: Some(rejects.clone()),
+        schema: Some(schema),
+        ..Default::default()
+    };
+    let stats = csv_to_parquet(&src, &dir.path().join("o.parquet"), options).expect("convert");
+    assert_eq!((stats.rows, stats.rejected_rows), (2, 1));
+    let text = std::fs::read_to_string(rejects).expect("rejects");
+    assert!(
+        text.contains("cannot parse \"\"1e999\"\" as double"),
+        "{text}"
+    );
+}

@@ -40,12 +40,23 @@ pub fn parse_i64(v: &[u8]) -> Option<i64> {
 }
 
 /// Decimal or scientific float, `nan`, `inf`, `infinity` (any case, optional sign).
+///
+/// A number too large for a double (`1e999`) is not a value (`None`): it would otherwise
+/// silently become infinity. Only the spelled-out specials give infinity or NaN.
 #[inline]
 pub fn parse_f64(v: &[u8]) -> Option<f64> {
     match lexical_core::parse::<f64>(v) {
-        Ok(x) => Some(x),
-        Err(_) => parse_special_float(v),
+        Ok(x) if x.is_finite() => Some(x),
+        _ => parse_special_float(v),
     }
+}
+
+/// [`parse_f64`] narrowed to `f32`; a finite value out of the `f32` range is `None`.
+#[inline]
+pub fn parse_f32(v: &[u8]) -> Option<f32> {
+    let x = parse_f64(v)?;
+    let narrow = x as f32;
+    (narrow.is_finite() || !x.is_finite()).then_some(narrow)
 }
 
 fn parse_special_float(v: &[u8]) -> Option<f64> {
@@ -229,6 +240,19 @@ mod tests {
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"abc"), None);
         assert_eq!(parse_f64(b"1.5x"), None);
+    }
+
+    #[test]
+    fn float_overflow_is_not_a_value() {
+        assert_eq!(parse_f64(b"1e999"), None);
+        assert_eq!(parse_f64(b"-1e309"), None);
+        assert_eq!(parse_f64(b"1e308"), Some(1e308));
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f32(b"1e39"), None);
+        assert_eq!(parse_f32(b"-1e39"), None);
+        assert_eq!(parse_f32(b"1.5"), Some(1.5));
+        assert_eq!(parse_f32(b"-Infinity"), Some(f32::NEG_INFINITY));
+        assert!(parse_f32(b"NaN").is_some_and(f32::is_nan));
     }
 
     #[test]
