@@ -105,13 +105,15 @@ def _checked(name: str) -> str | Refused:
 # Local folder
 
 
-def record_ready(landing: str, batch_id: str) -> None:
-    """Append a complete batch to the landing journal (call after writing ``_SUCCESS``).
+def record_ready(landing: str, *batch_ids: str) -> None:
+    """Append complete batches to the landing journal (call after writing ``_SUCCESS``).
 
     A no-op for S3 landing zones, whose events come from bucket notifications.
-    One ``O_APPEND`` write of a short line: concurrent writers never interleave.
+    One ``O_APPEND`` write of short lines: concurrent writers never interleave, and a
+    sensor tick sees all of ``batch_ids`` or none.
     """
-    check_batch_id(batch_id)
+    for batch_id in batch_ids:
+        check_batch_id(batch_id)
     if landing.startswith("s3://"):
         return
     events = Path(landing) / EVENTS_DIR
@@ -119,7 +121,7 @@ def record_ready(landing: str, batch_id: str) -> None:
     day = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     fd = os.open(events / f"{day}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, f"{batch_id}\n".encode())
+        os.write(fd, "".join(f"{b}\n" for b in batch_ids).encode())
     finally:
         os.close(fd)
 

@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,13 +73,17 @@ STEP_SECONDS: list[float] = []
 
 
 def _standin(name: str, deps: Sequence[str] = ()) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=name,
-        partitions_def=batches_partitions,
-        group_name="batch",
-        deps=list(deps),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
+    with warnings.catch_warnings():  # backfill_policy is "beta" in dagster 1.13
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        decorator = dg.asset(
+            name=name,
+            partitions_def=batches_partitions,
+            group_name="batch",
+            deps=list(deps),
+            backfill_policy=dg.BackfillPolicy.single_run(),
+        )
+
+    @decorator
     def _asset(context: AssetExecutionContext) -> None:
         started = time.perf_counter()
         landing, lake = Path(os.environ["AEROFS_LANDING"]), Path(os.environ["AEROFS_LAKE"])

@@ -33,6 +33,7 @@ from dagster._core.execution.backfill import BulkActionsFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
 from aerofs_pipelines.instance_storage import psycopg2_url
+from aerofs_pipelines.landing_scan import record_ready
 from aerofs_pipelines.sensors import BACKLOG_TAG, BATCH_TAG, THRESHOLD_ENV
 from aerofs_pipelines.storage import open_storage
 from tests.reliability.batchgen import SourceBatch, land, make_batch, verify_batch
@@ -52,6 +53,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> str:
     monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("AEROFS_PG_URL", pg_url)
     monkeypatch.setenv(THRESHOLD_ENV, str(THRESHOLD))
+    # Batches arrive through the journal only (see land_at_once): no sweep between ticks.
+    monkeypatch.setenv("AEROFS_SWEEP_INTERVAL", "3600")
     return pg_url
 
 
@@ -109,6 +112,18 @@ def stall_tick_reservation(engine: sa.Engine, selector: str) -> Iterator[None]:
             conn.execute(sa.text("DROP FUNCTION aerofs_test_stall_reservation()"))
 
 
+def land_at_once(batches: Sequence[SourceBatch], landing: Path) -> None:
+    """Land ``batches`` so that one sensor tick sees all of them: each is ingested into a
+    staging zone, moved in, then announced by one journal write."""
+    staging = landing.parent / "staging"
+    landing.mkdir(parents=True, exist_ok=True)
+    for batch in batches:
+        land(batch, str(staging))
+    for batch in batches:
+        (staging / batch.batch_id).rename(landing / batch.batch_id)
+    record_ready(str(landing), *(b.batch_id for b in batches))
+
+
 def registered(daemon: LiveDaemon, ids: Sequence[str]) -> bool:
     return set(daemon.instance.get_existing_dynamic_partitions("batches", list(ids))) == set(ids)
 
@@ -121,8 +136,7 @@ def kill_between_partitions_and_runs(
     origin, selector = sensor
     ids = [b.batch_id for b in batches]
     with stall_tick_reservation(engine, selector):
-        for batch in batches:
-            land(batch, os.environ["AEROFS_LANDING"])
+        land_at_once(batches, Path(os.environ["AEROFS_LANDING"]))
 
         def stalled() -> bool:
             with engine.connect() as conn:
