@@ -1,10 +1,12 @@
-"""Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session) and ``pg_url``
-(a fresh PostgreSQL database per test)."""
+"""Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session), ``pg_url``
+(a fresh PostgreSQL database per test) and ``instance`` (a temporary Dagster instance)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from tests.services import moto_server, postgres_database
@@ -22,3 +24,12 @@ def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database (dropped after the test)."""
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance (SQLite) in a temporary folder; modules may define their own."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -80,14 +79,6 @@ def land(root: Path, batch_id: str, *, complete: bool = True, journal: bool = Fa
         (root / batch_id / "_SUCCESS").write_text("")
     if journal:
         record_ready(str(root), batch_id)
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
 
 
 def sensor_for(root: Path, **tuning: float) -> dg.SensorDefinition:

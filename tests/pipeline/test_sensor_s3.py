@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,14 +27,6 @@ def aws(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket=bucket)
     return {"s3": s3, "sqs": boto3.client("sqs", endpoint_url=s3_endpoint), "bucket": bucket}
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
 
 
 def put_batch(aws: dict[str, Any], prefix: str, batch_id: str, *, complete: bool = True) -> None:

@@ -31,6 +31,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from aerofs_pipelines.gateway.serve import stop_daemon
+
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
 
@@ -185,12 +187,6 @@ def live_daemon(tmp: Path, *, env: dict[str, str] | None = None) -> Iterator[Liv
 
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """SIGINT the daemon (it stops its code server), then kill what is left of its group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_daemon(proc, timeout)
     with contextlib.suppress(ProcessLookupError):  # its code server and run workers
         os.killpg(proc.pid, signal.SIGKILL)
