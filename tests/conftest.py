@@ -1,5 +1,6 @@
 """Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session), ``pg_url``
-(a fresh PostgreSQL database per test) and ``instance`` (a temporary Dagster instance)."""
+(a fresh PostgreSQL database per test), ``instance`` and ``synchronous_instance``
+(temporary Dagster instances)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,24 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A Dagster instance (SQLite) in a temporary folder; modules may define their own."""
+def _temp_instance(tmp_path: Path, *, synchronous: bool) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "home"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
+    with dg.instance_for_test(
+        temp_dir=str(home),
+        synchronous_run_coordinator=synchronous,
+        synchronous_run_launcher=synchronous,
+    ) as inst:
         yield inst
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A Dagster instance (SQLite) in a temporary folder."""
+    yield from _temp_instance(tmp_path, synchronous=False)
+
+
+@pytest.fixture
+def synchronous_instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """The same, launching requested runs at once, in this process (sensor/backfill tests)."""
+    yield from _temp_instance(tmp_path, synchronous=True)

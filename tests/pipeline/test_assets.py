@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +123,6 @@ def assert_sample_outputs(lake: Storage, batch_id: str, bad_line: int) -> None:
     assert stats["top_words"][0] == ["the", 125]
     assert stats["file"] == "notes.txt"
     assert stats["digest"] == files["notes.txt"]["digest"]
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A SQLite-backed Dagster instance in a temporary DAGSTER_HOME."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
 
 
 @pytest.fixture

@@ -72,13 +72,8 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "home"
-    home.mkdir()
-    with dg.instance_for_test(
-        temp_dir=str(home), synchronous_run_coordinator=True, synchronous_run_launcher=True
-    ) as inst:
-        yield inst
+def instance(synchronous_instance: dg.DagsterInstance) -> dg.DagsterInstance:
+    return synchronous_instance
 
 
 # ------------------------------------------------------------------------- unit: one tick

@@ -7,7 +7,6 @@ backfill is executed by Dagster's backfill daemon iteration on a real SQLite ins
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -53,15 +52,12 @@ defs = dg.Definitions(assets=[batch_manifest, batch_summary], jobs=[batch_job], 
 
 
 @pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+def instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synchronous_instance: dg.DagsterInstance
+) -> dg.DagsterInstance:
     monkeypatch.setenv(FAIL_DIR, str(tmp_path / "fail"))
     (tmp_path / "fail").mkdir()
-    home = tmp_path / "home"
-    home.mkdir()
-    with dg.instance_for_test(
-        temp_dir=str(home), synchronous_run_coordinator=True, synchronous_run_launcher=True
-    ) as inst:
-        yield inst
+    return synchronous_instance
 
 
 def test_nightly_backfill_reruns_failed_and_missing(
