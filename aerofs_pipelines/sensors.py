@@ -53,7 +53,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
@@ -61,6 +61,10 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from aerofs_pipelines.batches import SUCCESS_MARKER, batch_digest, batches_partitions
 from aerofs_pipelines.jobs import BATCH_GROUP
 from aerofs_pipelines.landing_scan import LandingZone, Refused, open_landing
+
+if TYPE_CHECKING:
+    from aerofs_pipelines.registry import Registry
+    from aerofs_pipelines.storage import Storage
 
 BATCHES = str(batches_partitions.name)
 
@@ -305,23 +309,18 @@ def _retry_interrupted(context: dg.SensorEvaluationContext, name: str, digest: s
     return pending
 
 
-def _content(landing_url: str, batch_id: str) -> dict[str, str | None]:
+def _content(landing: Storage, batch_id: str, registry: Registry) -> dict[str, str | None]:
     """``{file: digest}`` of the batch as it is now, by the manifest's own rules."""
     from aerofs_pipelines.assets import build_manifest
-    from aerofs_pipelines.registry import load_registry
-    from aerofs_pipelines.storage import open_storage
 
-    entries = build_manifest(open_storage(landing_url), batch_id, load_registry())
+    entries = build_manifest(landing, batch_id, registry)
     return {e.name: e.digest for e in entries if e.name != SUCCESS_MARKER}
 
 
-def _recorded(batch_id: str) -> dict[str, str | None] | None:
+def _recorded(lake: Storage, batch_id: str) -> dict[str, str | None] | None:
     """``{file: digest}`` from the manifest written when the batch was processed, if any."""
-    from aerofs_pipelines import settings
-    from aerofs_pipelines.storage import open_storage
-
     try:
-        doc = json.loads(open_storage(settings.lake_url()).read_bytes(f"manifests/{batch_id}.json"))
+        doc = json.loads(lake.read_bytes(f"manifests/{batch_id}.json"))
     except FileNotFoundError:
         return None
     return {f["name"]: f.get("digest") for f in doc.get("files", []) if f["name"] != SUCCESS_MARKER}
@@ -344,8 +343,14 @@ def _diff(before: dict[str, str | None], now: dict[str, str | None]) -> str:
 
 def check_relanded(context: dg.SensorEvaluationContext, landing_url: str, ids: list[str]) -> None:
     """Log what a re-landed batch is: the same content (no-op) or refused new content."""
+    from aerofs_pipelines import settings
+    from aerofs_pipelines.registry import load_registry
+    from aerofs_pipelines.storage import open_storage
+
+    landing, lake = open_storage(landing_url), open_storage(settings.lake_url())
+    registry = load_registry()
     for batch_id in ids[:MAX_RELANDED_CHECKS]:
-        recorded = _recorded(batch_id)
+        recorded = _recorded(lake, batch_id)
         if recorded is None:  # e.g. an SQS message delivered twice
             context.log.info(
                 f"batch {batch_id!r} announced again before it was processed: not requested "
@@ -354,7 +359,7 @@ def check_relanded(context: dg.SensorEvaluationContext, landing_url: str, ids: l
             )
             continue
         try:
-            now = _content(landing_url, batch_id)
+            now = _content(landing, batch_id, registry)
         except Exception as exc:  # an incomplete or unreadable re-landing: say so, go on
             context.log.warning(f"batch {batch_id!r} landed again but cannot be read: {exc}")
             continue
