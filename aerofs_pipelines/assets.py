@@ -130,6 +130,21 @@ def describe_error(exc: BaseException, name: str) -> str:
     return text if name in text else f"{name}: {text}"
 
 
+FILE_ERRORS = (KernelError, OSError, ValueError)
+"""What reading or converting one file may raise (``UnsafePathError`` is a ValueError)."""
+
+
+def file_failure(exc: Exception, name: str, what: str) -> str:
+    """The one-line reason file ``name`` failed (``what``: at which stage).
+
+    Machine faults (disk full, I/O error, out of memory, …) are not the file's: they are
+    raised again, so the step fails and is retried instead of quarantining good data.
+    """
+    if is_environment_error(exc):
+        raise exc
+    return f"{what}: {describe_error(exc, name)}"
+
+
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A small Markdown table (cells escaped, long ones cut)."""
 
@@ -296,10 +311,8 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                         _probe_table(path, name, registry)
                     elif kind == "text":
                         _probe_text(path)
-            except (KernelError, OSError, ValueError) as exc:
-                if is_environment_error(exc):  # disk full etc.: fail the step, not the file
-                    raise
-                status, reason = "quarantined", f"not processable: {describe_error(exc, name)}"
+            except FILE_ERRORS as exc:
+                status, reason = "quarantined", file_failure(exc, name, "not processable")
         if listing is not None and kind != "marker":
             status, reason = _check_listed(listing, name, digest) or (status, reason)
         if status == "processed":
@@ -516,10 +529,8 @@ def convert_table(
                 on_error="quarantine",
                 rejects=rej_path,
             )
-    except (KernelError, OSError, ValueError, UnsafePathError) as exc:
-        if is_environment_error(exc):  # disk full etc.: fail the step, not the file
-            raise
-        reason = f"conversion failed: {describe_error(exc, entry.name)}"
+    except FILE_ERRORS as exc:
+        reason = file_failure(exc, entry.name, "conversion failed")
         return TableOutcome(
             entry.name, dataset, "quarantined", reason, 0, 0, 0, 0, "{}", None, None
         ), None
@@ -681,10 +692,8 @@ def analyze_file(entry: FileEntry, batch_id: str, landing: Storage, lake: Storag
     try:
         with landing.local_path(f"{batch_id}/{entry.name}") as src:
             stats = kernels.analyze_text(src, top_k=TOP_K)
-    except (KernelError, OSError, ValueError, UnsafePathError) as exc:
-        if is_environment_error(exc):  # disk full etc.: fail the step, not the file
-            raise
-        reason = f"analysis failed: {describe_error(exc, entry.name)}"
+    except FILE_ERRORS as exc:
+        reason = file_failure(exc, entry.name, "analysis failed")
         return TextOutcome(entry.name, "quarantined", reason, 0, 0, 0, 0, 0, 0, "[]", None)
     doc = {"batch_id": batch_id, "file": entry.name, "digest": entry.digest, **stats}
     lake.write_bytes(key, json_bytes(doc))
