@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 
 from aerofs_pipelines import settings
-from aerofs_pipelines.storage import sweep_stale_temps, temp_path_for
+from aerofs_pipelines.storage import note_clean_write, sweep_stale_temps, temp_path_for
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -85,6 +85,7 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, target)
+                note_clean_write(Path(target))
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

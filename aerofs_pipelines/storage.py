@@ -38,6 +38,7 @@ __all__ = [
     "Storage",
     "StoredFile",
     "UnsafePathError",
+    "note_clean_write",
     "open_storage",
     "safe_key",
     "scratch_dir",
@@ -171,39 +172,103 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _owned_by_dead_process(owner: str) -> bool:
+    """``<pid>@<host>-…`` names a process of this host that no longer runs."""
+    pid_text, at, rest = owner.partition("@")
+    if not at or rest.rpartition("-")[0] != _HOST or not pid_text.isdigit():
+        return False  # not ours, or another host's
+    return not _pid_alive(int(pid_text))
+
+
+def _remove_entry(entry: os.DirEntry[str]) -> bool:
+    """Remove a file or a folder tree; False if it was already gone."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _sweep_dead(folder: Path, prefix: str) -> list[Path]:
     """Remove the entries ``<prefix><pid>@<this host>-…`` of ``folder`` whose pid is dead."""
-    removed: list[Path] = []
     try:
-        entries = list(os.scandir(folder))
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
     except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(prefix):
-            continue
-        pid_text, at, rest = entry.name[len(prefix) :].partition("@")
-        if not at or rest.rpartition("-")[0] != _HOST or not pid_text.isdigit():
-            continue  # not ours, or another host's
-        if _pid_alive(int(pid_text)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-            removed.append(Path(entry.path))
-    return removed
+        return []
+    return [
+        Path(e.path)
+        for e in entries
+        if _owned_by_dead_process(e.name[len(prefix) :]) and _remove_entry(e)
+    ]
+
+
+# Folder -> its mtime when this process last left it without dead writers' temps.
+_CLEAN_FOLDERS: dict[str, int] = {}
+_CLEAN_FOLDERS_MAX = 100_000
+_TEMP_MARK = ".tmp-"
+
+
+def _sweep_dead_temps(folder: Path) -> list[Path]:
+    """Remove every ``.<name>.tmp-<pid>@<this host>-…`` of ``folder`` whose pid is dead."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name[:1] == "." and _TEMP_MARK in e.name]
+    except OSError:
+        return []
+    return [
+        Path(e.path)
+        for e in entries
+        if _owned_by_dead_process(e.name.rpartition(_TEMP_MARK)[2]) and _remove_entry(e)
+    ]
+
+
+def _folder_mtime(folder: Path) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
 
 
 def sweep_stale_temps(path: Path) -> list[Path]:
-    """Remove temporary siblings of ``path`` left by dead writers on this host.
+    """Remove temporary files left in ``path``'s folder by dead writers on this host.
 
     A writer killed between creating its temporary file and ``os.replace`` (kill -9,
-    OOM, power loss) leaves it behind; the next write of the same key removes it. Temps
+    OOM, power loss) leaves it behind; the next write into the folder removes it. Temps
     of live processes, and of other hosts sharing the folder, are left alone. Returns
     what was removed.
+
+    Listing a folder of one file per batch costs ~0.6 ms per 1,000 entries, so a process
+    lists a folder again only when its mtime moved since the folder was last left clean
+    (:func:`note_clean_write`): a run writing many batches lists each folder once.
     """
-    return _sweep_dead(path.parent, f".{path.name}.tmp-")
+    folder = path.parent
+    key = str(folder)
+    before = _folder_mtime(folder)
+    if before is None or _CLEAN_FOLDERS.get(key) == before:
+        return []
+    removed = _sweep_dead_temps(folder)
+    after = _folder_mtime(folder)
+    if after is not None:
+        if len(_CLEAN_FOLDERS) >= _CLEAN_FOLDERS_MAX:
+            _CLEAN_FOLDERS.clear()  # a process writing very many folders lists some again
+        _CLEAN_FOLDERS[key] = after
+    return removed
+
+
+def note_clean_write(path: Path) -> None:
+    """Record that this process's own rename into ``path``'s folder added no stray temp.
+
+    Called after ``os.replace`` of a write that :func:`sweep_stale_temps` preceded: the
+    folder's mtime moved only by that rename (a temp another writer created meanwhile is
+    a live write, and if it dies, the next process to write here removes it).
+    """
+    key = str(path.parent)
+    if key in _CLEAN_FOLDERS:
+        after = _folder_mtime(path.parent)
+        if after is not None:
+            _CLEAN_FOLDERS[key] = after
 
 
 @contextlib.contextmanager
@@ -344,6 +409,7 @@ class LocalStorage(Storage):
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            note_clean_write(path)
         finally:
             tmp.unlink(missing_ok=True)
 

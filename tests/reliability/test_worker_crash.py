@@ -171,6 +171,34 @@ def test_atomic_write_sweeps_temps_of_dead_writers_only(tmp_path: Path) -> None:
     ]
 
 
+def test_a_folder_is_listed_again_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run writing many batches into one folder (manifests/: a file per batch ever
+    processed) lists it once, not per write; a temp left there later still goes."""
+    from aerofs_pipelines import storage
+
+    listings: list[Path] = []
+    sweep = storage._sweep_dead_temps
+
+    def counting(folder: Path) -> list[Path]:
+        listings.append(folder)
+        return sweep(folder)
+
+    monkeypatch.setattr(storage, "_sweep_dead_temps", counting)
+    store = storage.LocalStorage(tmp_path / "lake")
+    for i in range(50):
+        store.write_bytes(f"manifests/b-{i:03d}.json", b"{}")
+    assert listings == [tmp_path / "lake" / "manifests"]
+    final = tmp_path / "lake" / "manifests" / "b-000.json"
+    mine = storage.temp_path_for(final)
+    dead = mine.with_name(mine.name.replace(f"-{os.getpid()}@", f"-{_dead_pid()}@"))
+    dead.write_bytes(b"partial")  # the folder's mtime moves
+    store.write_bytes("manifests/b-050.json", b"{}")
+    assert not dead.exists()
+    assert len(listings) == 2
+
+
 def test_scratch_dir_of_a_dead_process_is_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
