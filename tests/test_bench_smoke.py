@@ -1,0 +1,60 @@
+"""The benchmarks still run and their outputs still agree, at smoke sizes (timings at
+these sizes mean nothing: targets are judged on the full runs, bench/README.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def _section(output: str, title: str) -> list[str]:
+    """The indented lines under a heading line ``title``."""
+    lines = output.splitlines()
+    start = lines.index(title) + 1
+    body = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        body.append(line.strip())
+    return body
+
+
+def test_kernel_benchmark_smoke_agrees(tmp_path: Path) -> None:
+    out = _run("bench.kernels", "--csv-mb", "5", "--text-mb", "2", "--repeat", "1")
+    for title in ("CSV agreement", "Text agreement"):
+        checks = _section(out, title)
+        assert checks, f"no {title} section"
+        failed = [c for c in checks if not c.startswith(("PASS", "INFO"))]
+        assert not failed, failed
+    statuses = re.findall(r"^\S+\s+[\d.]+\s+[\d.]+\s+\d+\s+\S+\s+[\d.]+x\s+(\S+)$", out, re.M)
+    assert statuses and set(statuses) == {"ok"}, statuses
+
+
+def test_lake_write_benchmark_smoke(tmp_path: Path) -> None:
+    out = _run(
+        "bench.lake_writes",
+        "--sizes",
+        "100,2000",
+        "--writes",
+        "20",
+        "--repeat",
+        "1",
+        "--dir",
+        str(tmp_path),
+    )
+    rows = [line for line in out.splitlines() if re.match(r"\s+[\d,]+\s+\d", line)]
+    assert len(rows) == 2, out
+    assert "aerofs later write at 2,000 files / at 100:" in out
+    assert list(tmp_path.iterdir()) == []  # its folders are removed
