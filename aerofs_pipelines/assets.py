@@ -15,7 +15,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -406,7 +406,8 @@ def manifest_document(batch_id: str, entries: Sequence[FileEntry]) -> dict[str, 
     kinds={"python", "json"},
     description="Every file of the batch: size, digest (BLAKE3), kind, dataset, and whether "
     "it is processed, quarantined or skipped, with the reason. Written to "
-    "`<lake>/manifests/<batch_id>.json`.",
+    "`<lake>/manifests/<batch_id>.json` (where `batch_summary` marks a file that failed "
+    "after intake as quarantined).",
 )
 def batch_manifest(
     context: AssetExecutionContext,
@@ -788,21 +789,40 @@ SUMMARY_SCHEMA = pa.schema(
 )
 
 
+def final_entries(
+    manifest: pa.Table, tables_: pa.Table, texts: pa.Table
+) -> tuple[list[FileEntry], bool]:
+    """The manifest's entries with each file's final status, and whether any changed.
+
+    Intake probes every file, but a conversion can still fail afterwards (an I/O error, a
+    bad row past the probe): such a file is quarantined with the conversion's reason.
+    """
+    failed = {
+        r["file"]: r["reason"]
+        for r in tables_.to_pylist() + texts.to_pylist()
+        if r["status"] != "processed"
+    }
+    entries = [FileEntry(**row) for row in manifest.to_pylist()]
+    final = [
+        replace(e, status="quarantined", reason=failed[e.name], output=None)
+        if e.name in failed and e.status == "processed"
+        else e
+        for e in entries
+    ]
+    return final, final != entries
+
+
 def summarize(
-    batch_id: str, manifest: pa.Table, tables_: pa.Table, texts: pa.Table
+    batch_id: str, entries: Sequence[FileEntry], tables_: pa.Table, texts: pa.Table
 ) -> dict[str, Any]:
     """One batch's totals: files by final status, rows, rejected rows, words."""
-    files = manifest.to_pylist()
-    failed = {
-        r["file"] for r in tables_.to_pylist() + texts.to_pylist() if r["status"] != "processed"
-    }
-    status = [("quarantined" if f["name"] in failed else f["status"]) for f in files]
+    status = [e.status for e in entries]
     table_rows = [r for r in tables_.to_pylist() if r["status"] == "processed"]
     text_rows = [r for r in texts.to_pylist() if r["status"] == "processed"]
     return {
         "batch_id": batch_id,
-        "files": len(files),
-        "bytes": sum(int(f["size"]) for f in files),
+        "files": len(entries),
+        "bytes": sum(e.size for e in entries),
         "processed": status.count("processed"),
         "quarantined": status.count("quarantined"),
         "skipped": status.count("skipped"),
@@ -817,10 +837,12 @@ def summarize(
 @_batch_asset(
     kinds={"python"},
     description="The batch in numbers: files processed, quarantined and skipped (final "
-    "status), rows, rejected rows, words. Plotted across batches in the UI.",
+    "status), rows, rejected rows, words. Plotted across batches in the UI. A file that "
+    "failed after intake is marked quarantined in `<lake>/manifests/<batch_id>.json` too.",
 )
 def batch_summary(
     context: AssetExecutionContext,
+    lake: LakeStore,
     batch_manifest: dict[str, pa.Table],
     tables: dict[str, pa.Table],
     text_stats: dict[str, pa.Table],
@@ -828,9 +850,13 @@ def batch_summary(
     out: dict[str, pa.Table] = {}
     run_batches = context.partition_keys
     for batch_id in run_batches:
-        summary = summarize(
-            batch_id, batch_manifest[batch_id], tables[batch_id], text_stats[batch_id]
+        entries, changed = final_entries(
+            batch_manifest[batch_id], tables[batch_id], text_stats[batch_id]
         )
+        if changed:
+            doc = manifest_document(batch_id, entries)
+            lake.storage.write_bytes(manifest_key(batch_id), json_bytes(doc))
+        summary = summarize(batch_id, entries, tables[batch_id], text_stats[batch_id])
         out[batch_id] = pa.Table.from_pylist([summary], schema=SUMMARY_SCHEMA)
         numbers = {k: v for k, v in summary.items() if k != "batch_id"}
         add_batch_metadata(context, run_batches, batch_id, {"dagster/row_count": 1, **numbers})

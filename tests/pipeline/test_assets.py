@@ -172,6 +172,41 @@ def test_sample_batch_end_to_end_and_idempotent(
     assert [k for k in before if before[k] != after[k]] == []  # byte-identical re-run
 
 
+def test_a_file_failing_after_intake_is_quarantined_in_the_manifest(
+    instance: dg.DagsterInstance,
+    local: tuple[Path, Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Intake's probe passed, the conversion failed: the manifest's final word agrees with
+    the tables outcome and the summary (status, reason, no output)."""
+    from aerofs_pipelines import assets
+    from aerofs_pipelines.errors import InputFormatError
+
+    landing, lake_dir, resources = local
+    sample_data.write_sample_batch(landing, "late-1")
+
+    def failing(src: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise InputFormatError("unterminated quoted field", str(src), 170, 4)
+
+    monkeypatch.setattr(assets.kernels, "csv_to_parquet", failing)
+    result = run_batches(instance, resources, ["late-1"])
+    assert result.success
+    lake = open_storage(str(lake_dir))
+    manifest = json.loads(lake.read_bytes("manifests/late-1.json"))
+    files = {f["name"]: f for f in manifest["files"]}
+    assert files["orders.csv"]["status"] == "quarantined"
+    assert files["orders.csv"]["reason"] == (
+        "conversion failed: orders.csv:170:4: unterminated quoted field"
+    )
+    assert files["orders.csv"]["output"] is None
+    assert files["orders.csv"]["digest"]  # intake's record stays
+    assert files["notes.txt"]["status"] == "processed"
+    assert manifest["counts"] == {"processed": 1, "quarantined": 1, "skipped": 1}
+    summary = materialization_metadata(instance, "batch_summary", "late-1")
+    assert (summary["processed"], summary["quarantined"]) == (1, 1)
+    assert not checks_by_name(result)["tables_all_converted"].passed
+
+
 def test_schema_violation_blocks_downstream(
     instance: dg.DagsterInstance, local: tuple[Path, Path, dict[str, Any]]
 ) -> None:
