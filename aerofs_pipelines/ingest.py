@@ -7,8 +7,9 @@ added or changed afterwards is not merged into it (the manifest says so).
 
 A batch id is landed once: an id that is already complete is refused, and so is an id
 another ``aerofs ingest`` is landing right now (local landing zones: an advisory lock on
-the batch folder, released by the kernel if that process dies). The leftovers of an
-interrupted ingest of the same id are cleared first.
+the batch folder, released by the kernel if that process dies; S3: a lease object created
+with a conditional write, see :func:`_s3_lease`). The leftovers of an interrupted ingest of
+the same id are cleared first.
 
 Only the standard library is imported at module level.
 """
@@ -144,11 +145,11 @@ def _batch_lock(store: Storage, batch_id: str) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on a local batch folder while landing it.
 
     ``flock`` on the folder itself: no lock file to go stale, the kernel drops the lock
-    when the holder exits or is killed. S3 has no such lock; there the marker's file list
-    still keeps a concurrent writer's files out of the batch.
+    when the holder exits or is killed. S3 has no such lock: there :func:`_s3_lease`.
     """
     if not store.is_local:
-        yield
+        with _s3_lease(store, batch_id):
+            yield
         return
     import fcntl
 
@@ -166,6 +167,64 @@ def _batch_lock(store: Storage, batch_id: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+LEASE_ENV = "AEROFS_INGEST_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 3600.0
+"""How long an S3 ingest lease holds before another ingest may take it over."""
+
+
+def _lease_seconds() -> float:
+    value = os.environ.get(LEASE_ENV, "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_LEASE_SECONDS
+    except ValueError:
+        raise ValueError(f"{LEASE_ENV}={value!r} is not a number of seconds") from None
+    if seconds <= 0:
+        raise ValueError(f"{LEASE_ENV} must be positive, not {value!r}")
+    return seconds
+
+
+@contextlib.contextmanager
+def _s3_lease(store: Storage, batch_id: str) -> Iterator[None]:
+    """Hold ``<landing>/_aerofs/ingest-locks/<batch_id>`` while landing a batch on S3.
+
+    Created with ``If-None-Match: *``: of two ingests of one id, S3 lets exactly one
+    create it; the other is refused. Deleted when the ingest ends. A lease older than
+    ``AEROFS_INGEST_LEASE_SECONDS`` (1 h) was left by an ingest that died: it is taken
+    over with ``If-Match`` on its ETag, so two ingests reviving it cannot both win.
+    """
+    import datetime as dt
+    import json
+
+    from aerofs_pipelines.landing_scan import RESERVED_DIR
+    from aerofs_pipelines.storage import S3Storage, owner_tag
+
+    assert isinstance(store, S3Storage)
+    key = f"{RESERVED_DIR}/ingest-locks/{batch_id}"
+    now = dt.datetime.now(dt.UTC)
+    body = json.dumps({"batch_id": batch_id, "owner": owner_tag(), "started": now.isoformat()})
+    held = store.write_if(key, body.encode())
+    if not held:
+        current = store.head(key)
+        if current is None:  # released meanwhile: one more try
+            held = store.write_if(key, body.encode())
+        else:
+            etag, modified = current
+            age = (now - modified).total_seconds()
+            if age >= _lease_seconds():
+                held = store.write_if(key, body.encode(), etag=etag)
+        if not held:
+            raise BatchInFlightError(
+                f"batch {batch_id!r} is being ingested by another process right now "
+                f"(lease {store.uri(key)}); choose a new batch id, or wait: a lease left "
+                f"by a writer that died is taken over after {LEASE_ENV} "
+                f"({_lease_seconds():g} s)"
+            )
+    try:
+        yield
+    finally:
+        store.delete(key)
 
 
 def _announce(store: Storage, batch_id: str) -> None:

@@ -19,6 +19,7 @@ This module imports only the standard library at module level (boto3 lazily), so
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import socket
@@ -40,6 +41,7 @@ __all__ = [
     "UnsafePathError",
     "note_clean_write",
     "open_storage",
+    "owner_tag",
     "safe_key",
     "scratch_dir",
     "sweep_stale_temps",
@@ -147,7 +149,7 @@ class Storage(ABC):
 _HOST = socket.gethostname().replace("/", "_").replace("@", "_") or "localhost"
 
 
-def _owner_tag() -> str:
+def owner_tag() -> str:
     """``<pid>@<host>``: who writes a temporary file (a host name has no ``@``)."""
     return f"{os.getpid()}@{_HOST}"
 
@@ -159,7 +161,7 @@ def temp_path_for(path: Path) -> Path:
     manifests) skip it; the writer's pid and host let :func:`sweep_stale_temps` tell a
     crashed writer's leftover from a write in progress.
     """
-    return path.with_name(f".{path.name}.tmp-{_owner_tag()}-{uuid.uuid4().hex[:12]}")
+    return path.with_name(f".{path.name}.tmp-{owner_tag()}-{uuid.uuid4().hex[:12]}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -281,7 +283,7 @@ def scratch_dir(kind: str) -> Iterator[Path]:
     base = Path(tempfile.gettempdir())
     prefix = f"aerofs-{kind}-"
     _sweep_dead(base, prefix)
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{_owner_tag()}-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=base))
     try:
         yield path
     finally:
@@ -547,6 +549,30 @@ class S3Storage(Storage):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def write_if(self, key: str, data: bytes, *, etag: str | None = None) -> bool:
+        """A conditional write: create ``key`` only if it does not exist (``etag`` None,
+        ``If-None-Match: *``), or replace it only if its ETag is still ``etag``
+        (``If-Match``). False when S3 refuses: another writer got there first."""
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
+                return False
+            raise
+        return True
+
+    def head(self, key: str) -> tuple[str, dt.datetime] | None:
+        """``(ETag, LastModified)`` of ``key``, or None when it does not exist."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return str(response["ETag"]), response["LastModified"]
 
     def put_file(self, local: str | os.PathLike[str], key: str) -> None:
         size = os.path.getsize(local)

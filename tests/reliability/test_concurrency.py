@@ -22,6 +22,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,16 +34,20 @@ from aerofs_pipelines.landing_scan import record_ready
 from aerofs_pipelines.storage import open_storage
 from tests.pipeline.test_assets import snapshot
 from tests.pipeline.test_flow import embedded, launch, product_defs, tick  # noqa: F401
+from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
 from tests.reliability.batchgen import TABLES, SourceBatch, make_batch, verify_batch
 
 AEROFS = str(Path(sys.executable).with_name("aerofs"))
 
 
-def ingest_procs(batches: Sequence[tuple[SourceBatch, str]]) -> list[subprocess.Popen[str]]:
-    """Start ``aerofs ingest SRC --batch ID`` for each (source, id) at once."""
+def ingest_procs(
+    batches: Sequence[tuple[SourceBatch, str]], landing: Sequence[str] = ()
+) -> list[subprocess.Popen[str]]:
+    """Start ``aerofs ingest SRC --batch ID`` for each (source, id) at once (``landing``:
+    extra arguments, e.g. ``["--landing", "s3://..."]``)."""
     return [
         subprocess.Popen(
-            [AEROFS, "ingest", str(src.folder), "--batch", batch_id],
+            [AEROFS, "ingest", str(src.folder), "--batch", batch_id, *landing],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -224,3 +229,57 @@ def test_batch_landing_again_after_processing(
     else:
         assert "batch 'again' landed again with the same content" in log
         assert "refused" not in log
+
+
+def test_same_batch_id_twice_on_s3_is_refused_never_merged(
+    s3_env: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S3 has no flock: a lease object created with a conditional write (``If-None-Match:
+    *``) lets one ingest of an id in; a lease left by a dead writer is taken over after its
+    term, by one writer only (``If-Match`` on its ETag)."""
+    from aerofs_pipelines.storage import S3Storage
+
+    url = f"s3://{s3_env}/landing"
+    store = open_storage(url)
+    assert isinstance(store, S3Storage)
+    lease = "_aerofs/ingest-locks/"
+
+    # Racing ingests of one new id: exactly one lands, whole; the other is refused.
+    for round_ in range(3):
+        batch_id = f"s3race-{round_}"
+        one = make_batch(tmp_path / f"one-{round_}", batch_id, 5 * round_)
+        two = make_batch(tmp_path / f"two-{round_}", batch_id, 5 * round_ + 1)
+        results = finish(ingest_procs([(one, batch_id), (two, batch_id)], ["--landing", url]))
+        assert sorted(code for code, _ in results) == [0, 1], results
+        (err,) = [err for code, err in results if code == 1]
+        assert err.count("\n") == 1 and (
+            "is being ingested by another process" in err or "already complete" in err
+        ), err
+        winner = one if results[0][0] == 0 else two
+        landed = {f.key.split("/", 1)[1] for f in store.list_files(batch_id)}
+        assert landed == {*winner.files, "_SUCCESS"}
+        for name in winner.files:
+            assert store.read_bytes(f"{batch_id}/{name}") == (winner.folder / name).read_bytes()
+        assert not store.exists(lease + batch_id)  # released
+
+    # A live lease: refused, nothing written under the batch.
+    src = make_batch(tmp_path / "held", "held", 99)
+    assert store.write_if(lease + "held", b"{}")
+    assert cli.main(["ingest", str(src.folder), "--batch", "held", "--landing", url]) == 1
+    assert store.list_files("held") == []
+    # Left by a writer that died: taken over once its term is over, and released.
+    monkeypatch.setenv("AEROFS_INGEST_LEASE_SECONDS", "1")
+    time.sleep(1.2)
+    assert cli.main(["ingest", str(src.folder), "--batch", "held", "--landing", url]) == 0
+    assert {f.key for f in store.list_files("held")} == {
+        f"held/{n}" for n in [*src.files, "_SUCCESS"]
+    }
+    assert not store.exists(lease + "held")
+    # Two writers reviving the same dead lease: S3 lets one replace it.
+    assert store.write_if(lease + "x", b"dead")
+    dead_etag, _ = store.head(lease + "x") or ("", None)
+    assert store.write_if(lease + "x", b"a", etag=dead_etag)
+    assert not store.write_if(lease + "x", b"b", etag=dead_etag)
+    assert store.read_bytes(lease + "x") == b"a"
