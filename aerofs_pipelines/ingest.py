@@ -203,17 +203,18 @@ def _s3_lease(store: Storage, batch_id: str) -> Iterator[None]:
     assert isinstance(store, S3Storage)
     key = f"{RESERVED_DIR}/ingest-locks/{batch_id}"
     now = dt.datetime.now(dt.UTC)
-    body = json.dumps({"batch_id": batch_id, "owner": owner_tag(), "started": now.isoformat()})
-    held = store.write_if(key, body.encode())
+    lease = {"batch_id": batch_id, "owner": owner_tag(), "started": now.isoformat()}
+    body = json.dumps(lease).encode()
+    held = store.write_if(key, body)
     if not held:
         current = store.head(key)
         if current is None:  # released meanwhile: one more try
-            held = store.write_if(key, body.encode())
+            held = store.write_if(key, body)
         else:
             etag, modified = current
             age = (now - modified).total_seconds()
             if age >= _lease_seconds():
-                held = store.write_if(key, body.encode(), etag=etag)
+                held = store.write_if(key, body, etag=etag)
         if not held:
             raise BatchInFlightError(
                 f"batch {batch_id!r} is being ingested by another process right now "

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 
 from aerofs_pipelines import settings
-from aerofs_pipelines.storage import note_clean_write, sweep_stale_temps, temp_path_for
+from aerofs_pipelines.storage import atomic_target
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -75,20 +75,8 @@ class PartitionedParquetIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         data = _parquet_bytes(_as_table(obj))
         if path.protocol in ("", "file", "local"):
-            target = str(path)
-            # hidden, named after this process; a killed writer's leftover goes now
-            sweep_stale_temps(Path(target))
-            tmp = str(temp_path_for(Path(target)))
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-                note_clean_write(Path(target))
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_target(Path(str(path))) as tmp:
+                tmp.write_bytes(data)
         else:
             path.fs.pipe_file(path.path, data)  # one PUT (multipart when large)
 

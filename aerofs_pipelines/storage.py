@@ -27,7 +27,7 @@ import stat
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -39,7 +39,7 @@ __all__ = [
     "Storage",
     "StoredFile",
     "UnsafePathError",
-    "note_clean_write",
+    "atomic_target",
     "open_storage",
     "owner_tag",
     "safe_key",
@@ -194,17 +194,19 @@ def _remove_entry(entry: os.DirEntry[str]) -> bool:
     return True
 
 
-def _sweep_dead(folder: Path, prefix: str) -> list[Path]:
-    """Remove the entries ``<prefix><pid>@<this host>-…`` of ``folder`` whose pid is dead."""
+def _sweep_dead(folder: Path, owner_of: Callable[[str], str | None]) -> list[Path]:
+    """Remove the entries of ``folder`` whose owner (``owner_of(name)``: ``<pid>@<host>-…``,
+    or None for entries that are not temporary) is a dead process of this host."""
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+        entries = list(os.scandir(folder))
     except OSError:
         return []
-    return [
-        Path(e.path)
-        for e in entries
-        if _owned_by_dead_process(e.name[len(prefix) :]) and _remove_entry(e)
-    ]
+    removed: list[Path] = []
+    for entry in entries:
+        owner = owner_of(entry.name)
+        if owner is not None and _owned_by_dead_process(owner) and _remove_entry(entry):
+            removed.append(Path(entry.path))
+    return removed
 
 
 # Folder -> its mtime when this process last left it without dead writers' temps.
@@ -213,17 +215,16 @@ _CLEAN_FOLDERS_MAX = 100_000
 _TEMP_MARK = ".tmp-"
 
 
+def _temp_owner(name: str) -> str | None:
+    """The owner part of a ``.<name>.tmp-<owner>`` temp (:func:`temp_path_for`), else None."""
+    if name[:1] != "." or _TEMP_MARK not in name:
+        return None
+    return name.rpartition(_TEMP_MARK)[2]
+
+
 def _sweep_dead_temps(folder: Path) -> list[Path]:
     """Remove every ``.<name>.tmp-<pid>@<this host>-…`` of ``folder`` whose pid is dead."""
-    try:
-        entries = [e for e in os.scandir(folder) if e.name[:1] == "." and _TEMP_MARK in e.name]
-    except OSError:
-        return []
-    return [
-        Path(e.path)
-        for e in entries
-        if _owned_by_dead_process(e.name.rpartition(_TEMP_MARK)[2]) and _remove_entry(e)
-    ]
+    return _sweep_dead(folder, _temp_owner)
 
 
 def _folder_mtime(folder: Path) -> int | None:
@@ -243,7 +244,7 @@ def sweep_stale_temps(path: Path) -> list[Path]:
 
     Listing a folder of one file per batch costs ~0.6 ms per 1,000 entries, so a process
     lists a folder again only when its mtime moved since the folder was last left clean
-    (:func:`note_clean_write`): a run writing many batches lists each folder once.
+    (:func:`_note_clean_write`): a run writing many batches lists each folder once.
     """
     folder = path.parent
     key = str(folder)
@@ -259,7 +260,7 @@ def sweep_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
-def note_clean_write(path: Path) -> None:
+def _note_clean_write(path: Path) -> None:
     """Record that this process's own rename into ``path``'s folder added no stray temp.
 
     Called after ``os.replace`` of a write that :func:`sweep_stale_temps` preceded: the
@@ -274,6 +275,25 @@ def note_clean_write(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; on success it is fsynced and renamed over
+    ``path`` (readers see the old file or the new one, never half of one), else removed.
+
+    Dead writers' temps in the folder are swept first (:func:`sweep_stale_temps`).
+    """
+    sweep_stale_temps(path)
+    tmp = temp_path_for(path)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _note_clean_write(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def scratch_dir(kind: str) -> Iterator[Path]:
     """A private temporary folder (in ``TMPDIR``) for work files, removed on exit.
 
@@ -282,7 +302,7 @@ def scratch_dir(kind: str) -> Iterator[Path]:
     """
     base = Path(tempfile.gettempdir())
     prefix = f"aerofs-{kind}-"
-    _sweep_dead(base, prefix)
+    _sweep_dead(base, lambda name: name[len(prefix) :] if name.startswith(prefix) else None)
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{owner_tag()}-", dir=base))
     try:
         yield path
@@ -401,19 +421,8 @@ class LocalStorage(Storage):
     def read_bytes(self, key: str) -> bytes:
         return self._readable(key).read_bytes()
 
-    @contextlib.contextmanager
-    def _atomic(self, key: str) -> Iterator[Path]:
-        path = self._writable(key)
-        sweep_stale_temps(path)
-        tmp = temp_path_for(path)
-        try:
-            yield tmp
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            note_clean_write(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def _atomic(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        return atomic_target(self._writable(key))
 
     def write_bytes(self, key: str, data: bytes) -> None:
         with self._atomic(key) as tmp:

@@ -32,7 +32,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from aerofs_pipelines import cli, sample_data
+from aerofs_pipelines import sample_data
 from aerofs_pipelines.instance_storage import ConnectRetry
 from aerofs_pipelines.storage import Storage, open_storage
 from tests.pipeline.test_flow import product_defs, product_instance
@@ -409,7 +409,7 @@ def test_s3_errors_and_slow_responses_are_retried_with_backoff(
     proxy, lake, instance, direct = s3_proxied
     sources = batch_sources(tmp_path / "src", 50_000)
     batch = "s3-errors"
-    assert cli.main(["ingest", *map(str, sources.values()), "--batch", batch]) == 0
+    ingest(sources, batch)
 
     proxy.latency = 0.002  # every chunk, both ways: a slow server
     # 503 SlowDown more times than the client's attempts: the first S3 call fails after
@@ -435,7 +435,7 @@ def test_s3_unreachable_mid_run_then_back(
     proxy, lake, instance, direct = s3_proxied
     sources = batch_sources(tmp_path / "src", 200_000)
     batch = "s3-down"
-    assert cli.main(["ingest", *map(str, sources.values()), "--batch", batch]) == 0
+    ingest(sources, batch)
     outage: dict[str, float] = {}
 
     def server_down_for_a_while() -> None:
@@ -510,7 +510,7 @@ def test_disk_full_fails_cleanly_and_rerun_completes(
         monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # TMPDIR of this process
         sources = batch_sources(tmp_path / "src", 60_000)  # ~4 MB of Parquet
         batch = f"full-{full}"
-        assert cli.main(["ingest", *map(str, sources.values()), "--batch", batch]) == 0
+        ingest(sources, batch)
         instance = product_instance(tmp_path / "home")
         try:
             result = run_batch(instance, batch)
