@@ -37,6 +37,7 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from aerofs_pipelines import settings
@@ -174,3 +175,31 @@ class EnvSelectedStorage(DagsterStorage, ConfigurableClass):
 
         base_dir = config_value.get("base_dir") or str(settings.dagster_home())
         return DagsterSqliteStorage.from_local(base_dir=base_dir, inst_data=inst_data)
+
+
+COMPUTE_LOGS_FOLDER = "compute_logs"
+
+
+class LocalComputeLogs(LocalComputeLogManager):
+    """Not instantiated: :meth:`from_config_value` returns Dagster's own
+    ``LocalComputeLogManager`` under ``<DAGSTER_HOME>/compute_logs``.
+
+    Dagster's default puts compute logs in ``<DAGSTER_HOME>/storage``, a folder the
+    webserver's ``/logs`` route serves from; naming a folder of their own keeps anything
+    else that lands under ``DAGSTER_HOME`` out of reach of that route.
+    """
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        """``base_dir`` overrides the folder."""
+        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]  # returns Dagster's own class
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> LocalComputeLogManager:
+        """The manager for ``base_dir``, by default ``<DAGSTER_HOME>/compute_logs``."""
+        base_dir = config_value.get("base_dir") or str(
+            settings.dagster_home() / COMPUTE_LOGS_FOLDER
+        )
+        return LocalComputeLogManager(base_dir=base_dir, inst_data=inst_data)

@@ -6,70 +6,85 @@ needs a session cookie or ``Authorization: Bearer``; anonymous HTML navigations 
 redirected to the login page, other anonymous calls get 401, a role too low 403, and a
 refused request never reaches Dagster.
 
-Enforcement, in order, for a request to the webserver app:
+Layers, outermost first: :class:`~proxy_headers.ProxyHeadersMiddleware` (client
+address and scheme from trusted proxies), :class:`~responses.SecurityHeadersMiddleware`
+(headers on every response, error pages included), then the gateway itself. For a
+request to the webserver app, in order:
 
-1. body capped (``max_body_bytes``; 413);
-2. the webserver route is matched with its own Starlette routes (no path guessing);
-   GraphQL requests are judged by :mod:`graphql_policy` (unparsable → 400);
-3. identity: bearer token, else the SSO header (only from ``trusted_proxies``), else
-   the session cookie (401 / login redirect without one); a credential seen in the last
-   few seconds is answered from the store's identity cache on the event loop, any other
-   looked up in a worker thread (:mod:`identity_cache`: revocations in this process
-   apply at once, from another process within its TTL, 5 s by default);
-4. CSRF for writes with a cookie or SSO header: same ``Origin`` (or ``Referer``), else
-   an ``X-CSRF-Token`` header matching the session (403);
-5. role: GraphQL by its mutation fields, GET mutations refused (405), REST
-   ``/report_asset_*`` editor, other writes admin (403); every mutation, allowed or
-   denied, audited through the store;
-6. the principal is put in the ASGI scope, where :class:`GatewayProcessContext` turns
+1. identity, from the headers alone: bearer token, else the SSO header (only through a
+   trusted proxy), else the session cookie. Nobody: 401 (or the login redirect) before
+   the body is read or anything is parsed; a few of these are audited per address and
+   minute (:class:`~audit.AnonymousAuditLimit`). A credential seen in the last few
+   seconds is answered from the identity cache on the event loop, any other is looked
+   up in a worker thread (:mod:`identity_cache`);
+2. the webserver route, matched with its own Starlette routes, and its rule
+   (:mod:`route_policy`): what it may serve (file-serving routes allow-list their
+   paths: 404 otherwise) and the least role;
+3. the body, capped (``max_body_bytes``; 413);
+4. for GraphQL, the document judged by :mod:`graphql_policy` in a worker thread
+   (bounded in size, depth and fragments; unjudgeable → 400);
+5. CSRF for writes with a cookie or SSO header (:mod:`origins`; 403);
+6. the role (403; GET mutations 405); every mutation, allowed or denied, audited;
+7. the principal is put in the ASGI scope, where :class:`GatewayProcessContext` turns
    it into Dagster's per-request permissions.
 
-WebSocket ``/graphql``: same identity at connect (refused before accept), a
-cookie-authenticated connection must come from our origin, and ``start`` frames carrying
-a mutation (or that cannot be parsed) are answered with an ``error`` frame and dropped.
-HTML pages of the UI (GET requests accepting ``text/html``) get a small banner with the
-user's name, role and a logout button; every response gets the security headers
-(:mod:`responses`). The login page lives in :mod:`login_page`.
+WebSocket ``/graphql``: the same identity at connect (refused before accept), a
+cookie-authenticated connection must come from our origin; each ``start`` frame checks
+the identity again (within the identity cache's time) and is refused when it carries a
+mutation; a connection whose credential was revoked (logout, disable, token revoked) is
+closed with code 4401 (:mod:`websocket`). HTML pages of the UI get a small banner with
+the user's name, role and a logout button. The login page lives in :mod:`login_page`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 import anyio.to_thread
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aerofs_pipelines.gateway.audit import AnonymousAuditLimit
+from aerofs_pipelines.gateway.bodies import BodyTooLarge, parse_json, read_body
 from aerofs_pipelines.gateway.context import PRINCIPAL_SCOPE_KEY, GatewayProcessContext
-from aerofs_pipelines.gateway.graphql_policy import PolicyError, Verdict, judge_http, judge_ws_start
-from aerofs_pipelines.gateway.identity import Principal
+from aerofs_pipelines.gateway.graphql_policy import PolicyError, Verdict, judge_http
+from aerofs_pipelines.gateway.identity import Caller, Credential, Principal
 from aerofs_pipelines.gateway.login_page import login_asset, login_page
-from aerofs_pipelines.gateway.responses import banner_html, secured, with_banner
+from aerofs_pipelines.gateway.origins import OriginRule, csrf_token
+from aerofs_pipelines.gateway.proxy_headers import (
+    VIA_PROXY_SCOPE_KEY,
+    Network,
+    ProxyHeadersMiddleware,
+    client_address,
+)
+from aerofs_pipelines.gateway.responses import (
+    SecurityHeadersMiddleware,
+    banner_html,
+    with_banner,
+)
 from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.route_policy import RouteRule, rule_for
 from aerofs_pipelines.gateway.sessions import COOKIE_NAME as SESSION_COOKIE
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
+from aerofs_pipelines.gateway.websocket import guard_websocket
 
 CSRF_COOKIE = "aerofs_csrf"
-VIA_PROXY_SCOPE_KEY = "aerofs.via_proxy"
-CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_BODY_LIMIT = 16 * 1024
+# Password checks (argon2id: 64 MiB and tens of milliseconds each) run a few at a time on
+# threads of their own, so a flood of logins neither exhausts memory nor takes the worker
+# threads every other request needs; past a queue of waiting logins the answer is 429.
+LOGIN_CONCURRENCY = 4
+LOGIN_QUEUE = 64
 _T = TypeVar("_T")
 _ROUTE_CACHE_SIZE = 512
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _env_list(name: str) -> list[str]:
@@ -109,27 +124,6 @@ class GatewayConfig:
             user_header=os.environ.get("AEROFS_TRUSTED_USER_HEADER", "").strip() or None,
         )
 
-    def is_trusted_proxy(self, address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in net for net in self.trusted_proxies)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-def csrf_token(session_cookie: str) -> str:
-    """The CSRF token of a session: unforgeable without the (HttpOnly) cookie."""
-    return hashlib.sha256(b"aerofs.csrf:" + session_cookie.encode()).hexdigest()
-
-
-def _client_address(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
-
 
 def _error(status: int, message: str, code: str, **headers: str) -> JSONResponse:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
@@ -153,10 +147,6 @@ def _safe_next(value: str | None) -> str:
     if any(c == "\\" or ord(c) < 0x21 or ord(c) == 0x7F for c in value):
         return "/"  # browsers drop tabs and newlines: "/\t/evil" would become "//evil"
     return value
-
-
-def _default_port(scheme: str) -> str:
-    return "443" if scheme in ("https", "wss") else "80"
 
 
 @dataclass(frozen=True)
@@ -189,42 +179,29 @@ class Gateway:
         self.routes = routes
         self.store = store
         self.config = config
-        # (method, path, root_path) -> the webserver route matching it fully, if any
-        self._route_cache: dict[tuple[str, str, str], BaseRoute | None] = {}
+        self.origins = OriginRule(config.allowed_origins)
+        self.anonymous_audit = AnonymousAuditLimit()
+        self._login_slots = anyio.CapacityLimiter(LOGIN_CONCURRENCY)
+        self._logins_in_flight = 0
+        # (method, path, root_path) -> the webserver route matching it fully, if any,
+        # with its path parameters
+        self._route_cache: dict[tuple[str, str, str], tuple[BaseRoute | None, Any]] = {}
+        app: ASGIApp = SecurityHeadersMiddleware(self._dispatch)
+        self._app = ProxyHeadersMiddleware(app, config.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            self._forwarded(scope)
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            self._forwarded(scope)
             await self._websocket(scope, receive, send)
         else:  # lifespan
             await self.inner(scope, receive, send)
 
     # ------------------------------------------------------------------ helpers
-
-    def _forwarded(self, scope: Scope) -> None:
-        """Believe ``X-Forwarded-For``/``-Proto`` only from a trusted proxy."""
-        if not self.config.trusted_proxies or not self.config.is_trusted_proxy(
-            _client_address(scope)
-        ):
-            return
-        scope[VIA_PROXY_SCOPE_KEY] = True
-        headers = Headers(scope=scope)
-        hops = [h.strip() for h in ",".join(headers.getlist("x-forwarded-for")).split(",")]
-        for hop in reversed([h for h in hops if h]):
-            if not self.config.is_trusted_proxy(hop):
-                scope["client"] = (hop, 0)
-                break
-        proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
-        if proto in ("http", "https"):
-            secure = proto == "https"
-            if scope["type"] == "websocket":
-                scope["scheme"] = "wss" if secure else "ws"
-            else:
-                scope["scheme"] = proto
 
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await anyio.to_thread.run_sync(lambda: fn(*args))
@@ -234,102 +211,62 @@ class Gateway:
             return self.config.secure_cookies
         return scope.get("scheme") in ("https", "wss")
 
-    def _origin_ok(self, origin: str, conn: HTTPConnection) -> bool:
-        origin = origin.strip().rstrip("/")
-        if origin in self.config.allowed_origins:
-            return True
-        host = conn.headers.get("host", "")
-        try:
-            parts, own = urlsplit(origin), urlsplit(f"//{host}")
-            port = str(parts.port or _default_port(parts.scheme))
-            own_port = str(own.port or _default_port(conn.url.scheme))
-        except ValueError:  # a malformed port
-            return False
-        if not parts.hostname or not own.hostname:
-            return False
-        return parts.hostname == own.hostname and port == own_port
-
-    def _csrf_ok(self, conn: HTTPConnection, form_token: str | None = None) -> bool:
-        """A cookie-authenticated write comes from our own pages (or carries the token)."""
-        origin = conn.headers.get("origin")
-        if origin is not None and origin != "null":
-            return self._origin_ok(origin, conn)
-        referer = conn.headers.get("referer")
-        if referer:
-            parts = urlsplit(referer)
-            return self._origin_ok(f"{parts.scheme}://{parts.netloc}", conn)
-        token = conn.headers.get(CSRF_HEADER) or form_token
-        cookie = conn.cookies.get(SESSION_COOKIE)
-        return bool(token and cookie and hmac.compare_digest(token, csrf_token(cookie)))
-
-    async def _authenticate(self, conn: HTTPConnection) -> tuple[Principal | None, bool]:
-        """The caller, and whether the browser sent the credential on its own (cookie or
-        SSO header: CSRF applies). A bad bearer token is no identity, never a fallback."""
-        store = self.store
+    def _credential(self, conn: HTTPConnection) -> Credential | None:
+        """What the request presents: a bearer token, else the SSO header (only through
+        a trusted proxy), else the session cookie. A malformed ``Authorization`` header
+        is no credential, never a fallback to the cookie."""
         auth = conn.headers.get("authorization")
         if auth is not None:
             scheme, _, secret = auth.strip().partition(" ")
             secret = secret.strip()
             if scheme.lower() != "bearer" or not secret:
-                return None, False
-            principal = store.cached_identity("token", secret)
-            if principal is None:
-                principal = await self._run(store.resolve_token, secret)
-            return principal, False
+                return None
+            return Credential("token", secret, ambient=False)
         header = self.config.user_header
         if header and conn.scope.get(VIA_PROXY_SCOPE_KEY) and conn.headers.get(header):
-            name = conn.headers[header].strip()
-            principal = store.cached_identity("user", name)
-            if principal is None:
-                principal = await self._run(store.resolve_user, name)
-            return principal, True
+            return Credential("user", conn.headers[header].strip(), ambient=True)
         cookie = conn.cookies.get(SESSION_COOKIE)
-        if not cookie:
-            return None, False
-        principal = store.cached_identity("session", cookie)
-        if principal is None:
-            principal = await self._run(store.resolve_session, cookie)
-        return principal, principal is not None
+        return Credential("session", cookie, ambient=True) if cookie else None
 
-    def _inner_route(self, scope: Scope) -> BaseRoute | None:
-        """The webserver route matching an HTTP request fully (memoized by method and
-        path: matching depends on nothing else)."""
+    async def _identify(self, credential: Credential) -> Principal | None:
+        """The principal of ``credential`` as the store sees it now (None: not valid):
+        from the identity cache on the event loop, else the database in a thread."""
+        store = self.store
+        principal = store.cached_identity(credential.kind, credential.secret)
+        if principal is None:
+            resolve = {
+                "token": store.resolve_token,
+                "session": store.resolve_session,
+                "user": store.resolve_user,
+            }[credential.kind]
+            principal = await self._run(resolve, credential.secret)
+        return principal
+
+    async def _authenticate(self, conn: HTTPConnection) -> Caller | None:
+        """The caller, from the request's headers alone (the body is not read)."""
+        credential = self._credential(conn)
+        if credential is None:
+            return None
+        principal = await self._identify(credential)
+        return None if principal is None else Caller(principal, credential)
+
+    def _inner_route(self, scope: Scope) -> tuple[BaseRoute | None, Mapping[str, Any]]:
+        """The webserver route matching an HTTP request fully, and its path parameters
+        (memoized by method and path: matching depends on nothing else)."""
         key = (scope["method"], scope["path"], scope.get("root_path", ""))
-        try:
-            return self._route_cache[key]
-        except KeyError:
-            pass
-        found = None
+        cached = self._route_cache.get(key)
+        if cached is not None:
+            return cached
+        found: tuple[BaseRoute | None, Any] = (None, {})
         for route in self.routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match is Match.FULL:
-                found = route
+                found = (route, child.get("path_params", {}))
                 break
         if len(self._route_cache) >= _ROUTE_CACHE_SIZE:
             self._route_cache.clear()
         self._route_cache[key] = found
         return found
-
-    async def _read_body(self, request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            raise _BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        receive = request.receive
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect
-            if message["type"] != "http.request":
-                continue
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _audit(
         self,
@@ -345,11 +282,35 @@ class Gateway:
                 "mutation",
                 username=principal.username if principal else None,
                 role=principal.role if principal else None,
-                address=_client_address(scope),
+                address=client_address(scope),
                 outcome=outcome,
                 operation=action.operation,
                 fields=action.fields,
                 variables=action.variables,
+                detail=detail,
+            )
+        )
+
+    async def _audit_anonymous(self, scope: Scope) -> None:
+        """Record a refused anonymous write, within :class:`AnonymousAuditLimit`."""
+        method = scope["method"]
+        if method in SAFE_METHODS:
+            return
+        address = client_address(scope)
+        admitted = self.anonymous_audit.admit(address, self.store.now())
+        if admitted == "drop":
+            return
+        detail = "no identity"
+        if admitted == "last":
+            detail += "; further anonymous requests from this address are not recorded this minute"
+        await self._run(
+            lambda: self.store.audit(
+                "anonymous",
+                username=None,
+                role=None,
+                address=address,
+                outcome="denied",
+                operation=f"{method} {scope['path']}",
                 detail=detail,
             )
         )
@@ -368,15 +329,26 @@ class Gateway:
             if guarded is None:  # answered by the webserver app
                 return
             response = guarded
-        await response(scope, receive, secured(send, scope.get("scheme") == "https"))
+        await response(scope, receive, send)
 
-    def _classify(self, scope: Scope, request: Request, body: bytes) -> _Action:
+    async def _classify(
+        self,
+        scope: Scope,
+        request: Request,
+        route: BaseRoute | None,
+        rule: RouteRule | None,
+        body: bytes,
+    ) -> _Action:
         """What a request to the webserver app does and the least role it needs
         (PolicyError for a GraphQL request that cannot be judged)."""
         method, path = scope["method"], scope["path"]
-        route = self._inner_route(scope)
-        if getattr(route, "name", None) == "graphql-http":
-            verdict = judge_http(
+        if rule is None:  # no route: the webserver answers 404 (or 405)
+            if method in SAFE_METHODS:
+                return _Action(Role.viewer, False)
+            return _Action(Role.admin, True, f"{method} {path}")  # no such write: fail closed
+        if rule.kind == "graphql":
+            verdict = await self._run(
+                judge_http,
                 method,
                 request.headers.get("content-type", ""),
                 body,
@@ -389,28 +361,36 @@ class Gateway:
                 verdict.mutation_fields,
                 verdict,
             )
+        if rule.kind == "read":
+            return _Action(rule.least_role, False)
         route_path = str(getattr(route, "path", ""))
         if route_path.startswith("/report_asset_"):
-            return _Action(Role.editor, True, route_path.split("/")[1], (path,))
-        if method in SAFE_METHODS:
-            return _Action(Role.viewer, False)
-        return _Action(Role.admin, True, f"{method} {path}")  # no such write: fail closed
+            return _Action(rule.least_role, True, route_path.split("/")[1], (path,))
+        return _Action(rule.least_role, True, f"{method} {path}")
 
     async def _guarded(self, scope: Scope, request: Request, send: Send) -> Response | None:
         """Check a request to the webserver app; forward it, or the refusal to send."""
         method: str = scope["method"]
+        caller = await self._authenticate(request)
+        if caller is None:
+            await self._audit_anonymous(scope)
+            return _unauthenticated(request, method)
+        principal = caller.principal
+        route, params = self._inner_route(scope)
+        rule = rule_for(route)
+        if rule is not None and rule.refusal(params) is not None:
+            return _error(404, "not found", "NOT_FOUND")
         try:
-            body = await self._read_body(request, self.config.max_body_bytes)
-        except _BodyTooLarge:
+            body = await read_body(
+                request.receive, request.headers.get("content-length"), self.config.max_body_bytes
+            )
+        except BodyTooLarge:
             return _error(413, "request body too large", "PAYLOAD_TOO_LARGE")
         except ClientDisconnect:
             return Response(status_code=400)
-        principal, ambient = await self._authenticate(request)
         try:
-            action = self._classify(scope, request, body)
+            action = await self._classify(scope, request, route, rule, body)
         except PolicyError as exc:
-            if principal is None:
-                return _unauthenticated(request, method)
             await self._audit(scope, principal, "denied", _Action(Role.admin, True), str(exc))
             return _error(400, f"request refused: {exc}", "BAD_REQUEST")
 
@@ -419,9 +399,8 @@ class Gateway:
                 await self._audit(scope, principal, "denied", action, reason)
             return response
 
-        if principal is None:
-            return await refuse(_unauthenticated(request, method), "no identity")
-        if ambient and method not in SAFE_METHODS and not self._csrf_ok(request):
+        cross_site = method not in SAFE_METHODS and not self.origins.write_allowed(request)
+        if caller.credential.ambient and cross_site:
             return await refuse(
                 _error(403, "cross-site request refused (CSRF check)", "CSRF"), "csrf check"
             )
@@ -437,12 +416,9 @@ class Gateway:
         if action.mutation:
             await self._audit(scope, principal, "allowed", action)
         scope[PRINCIPAL_SCOPE_KEY] = principal
-        https = scope.get("scheme") == "https"
         if method == "GET" and "text/html" in request.headers.get("accept", ""):
-            wrapped = with_banner(send, https, lambda: self._banner(request, principal))
-        else:
-            wrapped = secured(send, https)
-        await self.inner(scope, _replay(body, request.receive), wrapped)
+            send = with_banner(send, lambda: self._banner(request, principal))
+        await self.inner(scope, _replay(body, request.receive), send)
         return None
 
     def _banner(self, conn: HTTPConnection, principal: Principal) -> bytes:
@@ -454,9 +430,9 @@ class Gateway:
     async def _auth_route(self, request: Request) -> Response:
         path, method = request.url.path, request.method
         if path == "/auth/login" and method in ("GET", "HEAD"):
-            principal, _ = await self._authenticate(request)
+            caller = await self._authenticate(request)
             target = _safe_next(request.query_params.get("next"))
-            if principal is not None:
+            if caller is not None:
                 return RedirectResponse(target, status_code=303)
             return login_page(target)
         if path == "/auth/login" and method == "POST":
@@ -464,9 +440,10 @@ class Gateway:
         if path == "/auth/logout" and method == "POST":
             return await self._logout(request)
         if path == "/auth/me" and method in ("GET", "HEAD"):
-            principal, _ = await self._authenticate(request)
-            if principal is None:
+            caller = await self._authenticate(request)
+            if caller is None:
                 return _error(401, "authentication required", "UNAUTHENTICATED")
+            principal = caller.principal
             me: dict[str, Any] = {
                 "username": principal.username,
                 "role": principal.role.name,
@@ -485,9 +462,11 @@ class Gateway:
 
     async def _form(self, request: Request) -> tuple[dict[str, str], bool]:
         """The fields of a JSON or urlencoded body, and whether it was JSON."""
-        body = await self._read_body(request, LOGIN_BODY_LIMIT)
+        body = await read_body(
+            request.receive, request.headers.get("content-length"), LOGIN_BODY_LIMIT
+        )
         if "application/json" in request.headers.get("content-type", ""):
-            data = json.loads(body or b"{}")
+            data = parse_json(body or b"{}")
             if not isinstance(data, dict):
                 raise ValueError("expected a JSON object")
             return {k: v for k, v in data.items() if isinstance(v, str)}, True
@@ -495,22 +474,34 @@ class Gateway:
         return {k: v[0] for k, v in pairs.items()}, False
 
     async def _login(self, request: Request) -> Response:
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null" and not self._origin_ok(origin, request):
+        if not self.origins.login_allowed(request):
             return _error(403, "cross-site login refused", "CSRF")
         try:
             fields, as_json = await self._form(request)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             return _error(413, "request body too large", "PAYLOAD_TOO_LARGE")
-        except (ValueError, UnicodeDecodeError, ClientDisconnect):
+        except (ValueError, ClientDisconnect):  # UnicodeDecodeError is a ValueError
             return _error(400, "expected form or JSON fields username and password", "BAD_REQUEST")
         target = _safe_next(fields.get("next"))
-        address = _client_address(request.scope)
+        address = client_address(request.scope)
+        store = self.store
+
+        def audit_throttled() -> bool:
+            return self.anonymous_audit.admit(address, store.now()) != "drop"
+
+        def login() -> Principal:
+            name, secret = fields.get("username", ""), fields.get("password", "")
+            return store.login(name, secret, address, audit_throttled=audit_throttled)
+
         try:
-            principal = await self._run(
-                self.store.login, fields.get("username", ""), fields.get("password", ""), address
-            )
-            cookie = await self._run(self.store.create_session, principal, address)
+            if self._logins_in_flight >= LOGIN_CONCURRENCY + LOGIN_QUEUE:
+                raise LoginThrottled(1)
+            self._logins_in_flight += 1
+            try:
+                principal = await anyio.to_thread.run_sync(login, limiter=self._login_slots)
+            finally:
+                self._logins_in_flight -= 1
+            cookie = await self._run(store.create_session, principal, address)
         except LoginThrottled as exc:
             retry = {"retry-after": str(exc.retry_after_seconds)}
             message = "too many attempts; try again later"
@@ -541,15 +532,15 @@ class Gateway:
     async def _logout(self, request: Request) -> Response:
         try:
             fields, as_json = await self._form(request)
-        except (_BodyTooLarge, ValueError, UnicodeDecodeError, ClientDisconnect):
+        except (BodyTooLarge, ValueError, ClientDisconnect):
             fields, as_json = {}, False
         as_json = as_json or "application/json" in request.headers.get("accept", "")
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie and request.headers.get("authorization") is None:
-            if not self._csrf_ok(request, fields.get("csrf_token")):
+            if not self.origins.write_allowed(request, fields.get("csrf_token")):
                 return _error(403, "cross-site request refused (CSRF check)", "CSRF")
             await self._run(
-                lambda: self.store.revoke_session(cookie, address=_client_address(request.scope))
+                lambda: self.store.revoke_session(cookie, address=client_address(request.scope))
             )
         response: Response = (
             JSONResponse({"ok": True}) if as_json else RedirectResponse("/auth/login", 303)
@@ -563,65 +554,37 @@ class Gateway:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = HTTPConnection(scope)
-        principal, ambient = await self._authenticate(conn)
-        if principal is None:
+        caller = await self._authenticate(conn)
+        if caller is None:
             return await _deny_ws(scope, receive, send, 401, "authentication required")
-        origin = conn.headers.get("origin")
-        if ambient and origin is not None and not self._origin_ok(origin, conn):
+        if caller.credential.ambient and not self.origins.websocket_allowed(conn):
             return await _deny_ws(scope, receive, send, 403, "cross-site WebSocket refused")
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        await self.inner(scope, self._ws_guard(scope, receive, send, principal), send)
+        scope[PRINCIPAL_SCOPE_KEY] = caller.principal
 
-    def _ws_guard(
-        self, scope: Scope, receive: Receive, send: Send, principal: Principal
-    ) -> Receive:
-        limit = self.config.max_body_bytes
+        async def audit_refused(principal: Principal, verdict: Verdict, reason: str) -> None:
+            op = verdict.operations[0]
+            action = _Action(op.least_role, True, op.name, op.fields, verdict)
+            await self._audit(scope, principal, "denied", action, reason)
 
-        async def refuse(frame_id: Any, message: str) -> None:
-            error = {"type": "error", "id": frame_id, "payload": {"message": message}}
-            await send({"type": "websocket.send", "text": json.dumps(error)})
-
-        async def guarded() -> Message:
-            while True:
-                message = await receive()
-                if message["type"] != "websocket.receive":
-                    return message
-                raw = message.get("text")
-                if raw is None:
-                    raw = (message.get("bytes") or b"").decode("utf-8", "replace")
-                if len(raw) > limit:
-                    await send({"type": "websocket.close", "code": 1009})
-                    return {"type": "websocket.disconnect", "code": 1009}
-                try:
-                    frame = json.loads(raw)
-                except ValueError:
-                    await refuse(None, "frame is not JSON")
-                    continue
-                if not isinstance(frame, dict):
-                    await refuse(None, "frame is not a JSON object")
-                    continue
-                if frame.get("type") != "start":
-                    return message
-                try:
-                    op = judge_ws_start(frame.get("payload"))
-                except PolicyError as exc:
-                    await refuse(frame.get("id"), f"request refused: {exc}")
-                    continue
-                if op.has_mutation:
-                    action = _Action(op.least_role, True, op.name, op.fields, Verdict((op,)))
-                    await self._audit(scope, principal, "denied", action, "mutation over WebSocket")
-                    await refuse(frame.get("id"), "mutations are not accepted over WebSocket")
-                    continue
-                return message
-
-        return guarded
+        await guard_websocket(
+            self.inner,
+            scope,
+            receive,
+            send,
+            caller=caller,
+            identify=lambda: self._identify(caller.credential),
+            revocations=lambda: self.store.identities.generation,
+            recheck_seconds=self.store.identities.recheck_seconds,
+            max_frame_bytes=self.config.max_body_bytes,
+            audit_refused=audit_refused,
+        )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` giving the buffered body once, then the client's messages."""
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> Any:
         nonlocal sent
         if not sent:
             sent = True
@@ -633,6 +596,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _deny_ws(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
     """Refuse a WebSocket handshake: an HTTP status where supported, else a close code."""
+    import json
+
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return

@@ -4,6 +4,9 @@
 - ``summarize_variables(variables)``: keys with value types and sizes, never values, so
   no secret sent as a GraphQL variable reaches the log.
 - ``retention_days()``: ``AEROFS_AUDIT_RETENTION_DAYS`` (default 365; 0 keeps forever).
+- ``render_text(value)``: a stored value made safe for a terminal (``aerofs audit``
+  stores what was sent, and escapes control characters when it prints).
+- ``AnonymousAuditLimit``: how many refused anonymous requests reach the log.
 
 ``GatewayStore.audit`` writes records, ``audit_events`` reads them, ``purge_audit`` /
 ``apply_audit_retention`` delete old ones.
@@ -12,10 +15,12 @@
 from __future__ import annotations
 
 import os
+import threading
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 DEFAULT_RETENTION_DAYS = 365
 MAX_KEYS = 50
@@ -113,3 +118,75 @@ def clip(text: str | None, limit: int) -> str | None:
     if text is None:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Characters that move a terminal's cursor or change what it shows: C0 and C1 controls
+# (newline, ESC...), DEL, and Unicode's format characters (bidi overrides) and line and
+# paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def render_text(value: str | None, *, spaces: bool = True) -> str:
+    """``value`` safe to print on a terminal in one line: control and format characters
+    and backslashes escaped (``\\x0a``, ``\\x1b``, ``\\u202e``, ``\\\\``), and spaces too
+    when ``spaces`` is False (for one-word columns, so a value cannot pose as two)."""
+    if value is None:
+        return "-"
+    out: list[str] = []
+    for char in value:
+        if char == "\\":
+            out.append("\\\\")
+        elif (char == " " and not spaces) or unicodedata.category(char) in _UNSAFE_CATEGORIES:
+            out.append(_escape(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class AnonymousAuditLimit:
+    """How many refused anonymous requests are written to the audit log.
+
+    Anonymous callers are refused before their request is read, so a flood of them must
+    not become a flood of audit records: per client address at most ``per_address``
+    records a window (then one record saying the rest are not recorded), and at most
+    ``overall`` records a window across all addresses. Thread-safe; in memory.
+    """
+
+    def __init__(
+        self,
+        per_address: int = 10,
+        overall: int = 100,
+        window: timedelta = timedelta(minutes=1),
+        max_addresses: int = 10_000,
+    ) -> None:
+        self.per_address = per_address
+        self.overall = overall
+        self.window = window
+        self.max_addresses = max_addresses
+        self._lock = threading.Lock()
+        self._window_start: datetime | None = None
+        self._counts: dict[str, int] = {}
+        self._total = 0
+
+    def admit(self, address: str | None, now: datetime) -> Literal["record", "last", "drop"]:
+        """``record`` this refusal, record it as the ``last`` of this address's window
+        (saying further ones are not recorded), or ``drop`` it."""
+        key = address or "-"
+        with self._lock:
+            if self._window_start is None or now - self._window_start >= self.window:
+                self._window_start, self._counts, self._total = now, {}, 0
+            if self._total >= self.overall:
+                return "drop"
+            if key not in self._counts and len(self._counts) >= self.max_addresses:
+                return "drop"
+            seen = self._counts.get(key, 0)
+            if seen > self.per_address:
+                return "drop"
+            self._counts[key] = seen + 1
+            self._total += 1
+            return "last" if seen == self.per_address else "record"

@@ -269,6 +269,8 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from aerofs_pipelines.gateway.audit import render_text
+
     with _open_store() as store:
         events = store.audit_events(args.since, args.until, args.user, args.limit)
     if args.json:
@@ -276,19 +278,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
     rows = [["TIME", "EVENT", "OUTCOME", "USER", "ROLE", "ADDRESS", "OPERATION", "DETAIL"]]
     for e in events:
+        # stored as sent; printed with control characters escaped, one line per record,
+        # and no spaces in the one-word columns, so no value can pose as another record
         operation = e.operation or ""
         if e.fields:
             operation += f" [{', '.join(e.fields)}]"
         rows.append(
             [
                 _iso(e.time),
-                e.event,
-                e.outcome,
-                e.username or "-",
-                e.role or "-",
-                e.address or "-",
-                operation.strip() or "-",
-                " ".join(e.detail.split())[:120] or "-",
+                *(render_text(v, spaces=False) for v in (e.event, e.outcome)),
+                *(render_text(v, spaces=False) for v in (e.username, e.role, e.address)),
+                render_text(operation.strip() or None),
+                render_text(" ".join(e.detail.split())[:120] or None),
             ]
         )
     _table(rows)

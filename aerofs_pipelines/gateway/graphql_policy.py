@@ -6,12 +6,17 @@ only operation), fragments are followed, and each root field of a mutation needs
 least role from the roles table of DESIGN.md; a mutation not in the table needs admin.
 Anything that cannot be parsed or is ambiguous is refused (fail closed). A batch (a JSON
 array) needs the highest role of its items.
+
+Work is bounded whatever the document: its size, tokens, nesting depth and number of
+fragments are capped (``MAX_*``; a batch's documents together count as one), and each
+fragment is walked once however often it is spread (a "fragment bomb" costs one pass).
+The gateway calls these functions in a worker thread, never on the event loop, and only
+for callers it has already authenticated.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -29,6 +34,7 @@ from graphql import (
     parse,
 )
 
+from aerofs_pipelines.gateway.bodies import parse_json
 from aerofs_pipelines.gateway.roles import Role
 
 V, L, E, A = Role.viewer, Role.launcher, Role.editor, Role.admin
@@ -93,7 +99,13 @@ MUTATION_LEAST_ROLE: Mapping[str, Role] = {
     ),
 }
 
-MAX_TOKENS = 200_000  # the UI's largest queries are a few thousand tokens
+# Bounds on a document, checked before anything walks it: well above what the UI sends
+# (docs/security.md has its largest documents), with room for API clients.
+MAX_QUERY_CHARS = 256 * 1024
+MAX_TOKENS = 20_000
+MAX_DEPTH = 64  # nested selection sets, counted through fragments
+MAX_FRAGMENTS = 500
+MAX_BATCH = 32  # operations in one JSON array
 
 
 class PolicyError(ValueError):
@@ -166,24 +178,96 @@ def _select(document: DocumentNode, operation_name: str | None) -> OperationDefi
     return ops[0]
 
 
-def _root_fields(
-    selection_set: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> Iterable[str]:
-    for sel in selection_set.selections:
-        if isinstance(sel, FieldNode):
+_RootItem = str | tuple[str]  # a root field's name, or ``(fragment,)`` for a spread there
+
+
+def _root_items(selection_set: SelectionSetNode) -> list[_RootItem]:
+    """The root fields and fragment spreads of a selection set, in document order (inline
+    fragments opened, spreads left for :func:`_shapes` to resolve)."""
+    items: list[_RootItem] = []
+    open_sets = [iter(selection_set.selections)]
+    while open_sets:
+        sel = next(open_sets[-1], None)
+        if sel is None:
+            open_sets.pop()
+        elif isinstance(sel, FieldNode):
             if sel.name.value != "__typename":
-                yield sel.name.value
+                items.append(sel.name.value)
         elif isinstance(sel, InlineFragmentNode):
-            yield from _root_fields(sel.selection_set, fragments, seen)
+            open_sets.append(iter(sel.selection_set.selections))
         elif isinstance(sel, FragmentSpreadNode):
-            name = sel.name.value
-            if name in seen or name not in fragments:
-                raise PolicyError(f"fragment {name!r} is undefined or cyclic")
-            yield from _root_fields(fragments[name].selection_set, fragments, seen | {name})
+            items.append((sel.name.value,))
         else:  # pragma: no cover - graphql-core has no other selection kinds
             raise PolicyError(f"unknown selection {type(sel).__name__}")
+    return items
+
+
+def _nesting(selection_set: SelectionSetNode) -> tuple[int, dict[str, int]]:
+    """A selection set's own depth, and the deepest level each fragment is spread at."""
+    depth = 0
+    spreads: dict[str, int] = {}
+    stack = [(selection_set, 0)]
+    while stack:
+        current, level = stack.pop()
+        depth = max(depth, level)
+        for sel in current.selections:
+            if isinstance(sel, FieldNode):
+                if sel.selection_set is not None:
+                    stack.append((sel.selection_set, level + 1))
+            elif isinstance(sel, InlineFragmentNode):
+                stack.append((sel.selection_set, level))
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                spreads[name] = max(level, spreads.get(name, 0))
+    return depth, spreads
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What one selection set (of an operation or a fragment) holds, its fragments
+    resolved: its root fields in document order, and how deep it nests."""
+
+    fields: tuple[str, ...]
+    depth: int
+
+
+def _shapes(selection_sets: Mapping[str, SelectionSetNode]) -> dict[str, _Shape]:
+    """The shape of every named selection set, each visited once: a depth-first walk over
+    fragment spreads, memoized and iterative, so neither a fragment bomb (a fragment
+    spreading the next one twice, 23 levels down) nor a long chain costs more than one
+    pass over the document. Undefined and cyclic spreads are refused."""
+    nesting = {name: _nesting(sset) for name, sset in selection_sets.items()}
+    done: dict[str, _Shape] = {}
+
+    def finish(name: str) -> None:
+        own_depth, spreads = nesting[name]
+        deepest = max([own_depth, *(at + done[s].depth for s, at in spreads.items())])
+        if deepest > MAX_DEPTH:
+            raise PolicyError(f"GraphQL document nested deeper than {MAX_DEPTH} levels")
+        fields: dict[str, None] = {}
+        for item in _root_items(selection_sets[name]):
+            for f in done[item[0]].fields if isinstance(item, tuple) else (item,):
+                fields.setdefault(f, None)
+        done[name] = _Shape(tuple(fields), deepest)
+
+    for start in selection_sets:
+        if start in done:
+            continue
+        path = [(start, iter(nesting[start][1]))]
+        on_path = {start}
+        while path:
+            name, spreads = path[-1]
+            spread = next(spreads, None)
+            if spread is None:
+                path.pop()
+                on_path.discard(name)
+                finish(name)
+            elif spread not in done:
+                if spread not in nesting or spread in on_path:
+                    raise PolicyError(f"fragment {spread!r} is undefined or cyclic")
+                path.append((spread, iter(nesting[spread][1])))
+                on_path.add(spread)
+    return done
 
 
 def analyze(query: Any, operation_name: Any = None, variables: Any = None) -> Operation:
@@ -204,6 +288,8 @@ def analyze(query: Any, operation_name: Any = None, variables: Any = None) -> Op
 
 
 def _analyze(query: str, operation_name: str | None) -> Operation:
+    if len(query) > MAX_QUERY_CHARS:
+        raise PolicyError(f"GraphQL document longer than {MAX_QUERY_CHARS} characters")
     try:
         document = parse(query, no_location=True, max_tokens=MAX_TOKENS)
     except GraphQLError as exc:
@@ -211,16 +297,21 @@ def _analyze(query: str, operation_name: str | None) -> Operation:
     except RecursionError:
         raise PolicyError("GraphQL document nested too deeply") from None
     op = _select(document, operation_name)
-    fields: tuple[str, ...] = ()
-    if op.operation is OperationType.MUTATION:
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        fields = tuple(_root_fields(op.selection_set, fragments))
-    has_mutation = any(
-        isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION
-        for d in document.definitions
-    )
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    if len(fragments) > MAX_FRAGMENTS:
+        raise PolicyError(f"GraphQL document with more than {MAX_FRAGMENTS} fragments")
+    named: dict[str, SelectionSetNode] = {}
+    for fragment in fragments:
+        if fragment.name.value in named:
+            raise PolicyError(f"fragment {fragment.name.value!r} defined twice")
+        named[fragment.name.value] = fragment.selection_set
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    keys = {id(d): f" operation {i}" for i, d in enumerate(operations)}  # not fragment names
+    for d in operations:
+        named[keys[id(d)]] = d.selection_set
+    shapes = _shapes(named)
+    fields = shapes[keys[id(op)]].fields if op.operation is OperationType.MUTATION else ()
+    has_mutation = any(d.operation is OperationType.MUTATION for d in operations)
     return Operation(
         name=op.name.value if op.name else None,
         kind=op.operation.value,
@@ -238,7 +329,7 @@ def _payload(data: Mapping[str, Any], name_key: str = "operationName") -> Operat
     variables = data.get("variables")
     if isinstance(variables, str):  # the webserver accepts variables as a JSON string
         try:
-            variables = json.loads(variables)
+            variables = parse_json(variables)
         except ValueError:
             variables = None
     return analyze(data.get("query"), data.get(name_key), variables)
@@ -259,12 +350,17 @@ def judge_http(
         params[key] = value
     if method == "POST" and "application/json" in content_type:
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise PolicyError("request body is not JSON") from None
+            data = parse_json(body)
+        except ValueError as exc:
+            raise PolicyError(f"request body is not JSON ({exc})") from None
         items = data if isinstance(data, list) else [data]
         if not items or not all(isinstance(item, dict) for item in items):
             raise PolicyError("a GraphQL request must be an object or a list of objects")
+        if len(items) > MAX_BATCH:
+            raise PolicyError(f"a batch of more than {MAX_BATCH} operations")
+        size = sum(len(item["query"]) for item in items if isinstance(item.get("query"), str))
+        if size > MAX_QUERY_CHARS:
+            raise PolicyError(f"GraphQL documents longer than {MAX_QUERY_CHARS} characters")
         return Verdict(tuple(_payload(item) for item in items))
     if method == "POST" and "application/graphql" in content_type:
         try:

@@ -1,13 +1,15 @@
-"""Who is calling: the authenticated principal every gateway layer passes along."""
+"""Who is calling: the authenticated principal every gateway layer passes along, and
+the credential that proved it (kept so a long-lived WebSocket can check it again)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from aerofs_pipelines.gateway.roles import Role
 
 AuthMethod = Literal["session", "token", "header"]
+CredentialKind = Literal["token", "session", "user"]
 
 
 @dataclass(frozen=True)
@@ -23,3 +25,24 @@ class Principal:
     via: AuthMethod
     session_id: str | None = None
     token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request presented: a bearer token, a session cookie or an SSO user name.
+
+    ``ambient``: the browser sends it on its own (cookie, SSO header through the proxy),
+    so writes made with it need CSRF proof.
+    """
+
+    kind: CredentialKind
+    secret: str = field(repr=False)
+    ambient: bool
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A request's principal and the credential it was resolved from."""
+
+    principal: Principal
+    credential: Credential

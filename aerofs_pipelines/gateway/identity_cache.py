@@ -21,11 +21,9 @@ import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal
 
-from aerofs_pipelines.gateway.identity import Principal
+from aerofs_pipelines.gateway.identity import CredentialKind, Principal
 
-CredentialKind = Literal["token", "session", "user"]
 DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 4096
 
@@ -62,6 +60,12 @@ class IdentityCache:
     @property
     def enabled(self) -> bool:
         return self.ttl > timedelta(0)
+
+    @property
+    def recheck_seconds(self) -> float:
+        """How often a long-lived connection checks its credential again: the TTL (a
+        revocation elsewhere reaches this process within it anyway), at least a second."""
+        return max(self.ttl.total_seconds(), 1.0)
 
     @property
     def generation(self) -> int:

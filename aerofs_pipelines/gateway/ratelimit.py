@@ -7,11 +7,16 @@ this module is the policy, as pure functions over attempt times:
   ``user_free_failures`` consecutive failures, each further attempt waits
   ``base * 2**k`` seconds after the last failure, capped at ``max_lockout``;
   failures older than ``user_window`` are forgotten, a success resets the count.
-- per address: at most ``address_max_failures`` failures within ``address_window``.
+- per address: at most ``address_max_failures`` failures within ``address_window``
+  (0: no per-address limit). Every client behind one proxy that is not listed in
+  ``AEROFS_TRUSTED_PROXIES`` shares the proxy's address, so their failures add up and
+  can lock all of them out: list the proxy (then the real client address counts), or
+  raise or turn off this limit (the per-user lockout stays).
 
 ``RateLimitPolicy.from_env()`` reads ``AEROFS_LOGIN_MAX_FAILURES`` (default 5),
-``AEROFS_LOGIN_LOCKOUT_SECONDS`` (base, default 30) and
-``AEROFS_LOGIN_ADDRESS_MAX_FAILURES`` (default 30).
+``AEROFS_LOGIN_LOCKOUT_SECONDS`` (base, default 30),
+``AEROFS_LOGIN_ADDRESS_MAX_FAILURES`` (default 30; 0 turns it off) and
+``AEROFS_LOGIN_ADDRESS_WINDOW_SECONDS`` (default 900).
 """
 
 from __future__ import annotations
@@ -37,20 +42,21 @@ class RateLimitPolicy:
     def from_env(cls) -> RateLimitPolicy:
         """The policy with the ``AEROFS_LOGIN_*`` overrides applied."""
 
-        def num(name: str, default: int) -> int:
+        def num(name: str, default: int, least: int = 1) -> int:
             raw = os.environ.get(name, "").strip()
             try:
                 value = int(raw) if raw else default
             except ValueError:
                 raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            if value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
             return value
 
         return cls(
             user_free_failures=num("AEROFS_LOGIN_MAX_FAILURES", 5),
             base_lockout=timedelta(seconds=num("AEROFS_LOGIN_LOCKOUT_SECONDS", 30)),
-            address_max_failures=num("AEROFS_LOGIN_ADDRESS_MAX_FAILURES", 30),
+            address_max_failures=num("AEROFS_LOGIN_ADDRESS_MAX_FAILURES", 30, least=0),
+            address_window=timedelta(seconds=num("AEROFS_LOGIN_ADDRESS_WINDOW_SECONDS", 900)),
         )
 
     @property
@@ -71,7 +77,7 @@ class RateLimitPolicy:
     def address_retry_after(self, failures: Sequence[datetime], now: datetime) -> float:
         """Seconds an address must wait, given its failures within ``address_window``
         (oldest first)."""
-        if len(failures) < self.address_max_failures:
+        if self.address_max_failures == 0 or len(failures) < self.address_max_failures:
             return 0.0
         until = failures[-self.address_max_failures] + self.address_window
         return max(0.0, (until - now).total_seconds())

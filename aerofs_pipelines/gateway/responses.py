@@ -1,16 +1,20 @@
-"""What the gateway adds to responses, in one ``send`` wrapper per request.
+"""What the gateway adds to responses.
 
-- security headers on every response (:func:`secured`);
+- :class:`SecurityHeadersMiddleware`: the security headers on every response, the
+  gateway's own, the webserver's, and the error page of an exception (a 500 it writes
+  itself, so no response leaves without them);
 - the user banner (name, role, logout) before ``</body>`` of a successful HTML page,
-  only for GET requests that accept HTML (:func:`with_banner`; it adds the headers too).
+  only for GET requests that accept HTML (:func:`with_banner`).
 """
 
 from __future__ import annotations
 
 import html
+import json
+import logging
 from collections.abc import Callable
 
-from starlette.types import Message, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aerofs_pipelines.gateway.identity import Principal
 
@@ -39,15 +43,47 @@ def add_security_headers(message: Message, https: bool) -> None:
     message["headers"] = raw
 
 
-def secured(send: Send, https: bool) -> Send:
-    """``send`` adding the security headers to the response."""
+_log = logging.getLogger("aerofs.gateway")
+_STARTS = frozenset({"http.response.start", "websocket.http.response.start"})
 
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            add_security_headers(message, https)
-        await send(message)
 
-    return wrapped
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response (and WebSocket refusal), and
+    turns an exception before the response started into a 500 that carries them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") in ("https", "wss")
+        started = False
+
+        async def secured(message: Message) -> None:
+            nonlocal started
+            if message["type"] in _STARTS:
+                started = True
+                add_security_headers(message, https)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, secured)
+        except Exception:
+            if started or scope["type"] != "http":
+                raise
+            _log.exception("gateway error on %s %s", scope.get("method"), scope.get("path"))
+            body = json.dumps(
+                {"data": None, "errors": [{"message": "internal server error"}]}
+            ).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ]
+            await secured({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 def banner_html(principal: Principal, csrf_token: str | None) -> bytes:
@@ -78,17 +114,16 @@ def _header(raw: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return next((v for k, v in raw if k.lower() == name), None)
 
 
-def with_banner(send: Send, https: bool, banner: Callable[[], bytes]) -> Send:
-    """``send`` adding the security headers, and ``banner()`` before ``</body>`` of a
-    200 ``text/html`` response that is not content-encoded."""
+def with_banner(send: Send, banner: Callable[[], bytes]) -> Send:
+    """``send`` adding ``banner()`` before ``</body>`` of a 200 ``text/html`` response
+    that is not content-encoded."""
     start: Message | None = None
     chunks: list[bytes] = []
 
     async def wrapped(message: Message) -> None:
         nonlocal start
         if message["type"] == "http.response.start":
-            add_security_headers(message, https)
-            raw = message["headers"]
+            raw = list(message.get("headers", ()))
             ctype = (_header(raw, b"content-type") or b"").decode("latin-1")
             if (
                 message["status"] == 200

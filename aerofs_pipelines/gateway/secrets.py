@@ -2,7 +2,8 @@
 
 - ``secret_key() -> str``: the variable when set (at least 32 characters); otherwise, in
   the embedded default (no PostgreSQL configured and ``AEROFS_ENV`` != ``production``),
-  a key generated once and kept in ``<DAGSTER_HOME>/.aerofs_secret_key`` (mode 0600).
+  a key generated once and kept in the gateway's private folder
+  (``<DAGSTER_HOME>/gateway/secret_key``, mode 0600; :mod:`private`).
   Anywhere else: ``MissingSecretKey`` with what to do.
 - ``is_embedded_default() -> bool``: the rule above, shared with the admin bootstrap.
 """
@@ -14,9 +15,9 @@ import secrets as _random
 from pathlib import Path
 
 from aerofs_pipelines import settings
+from aerofs_pipelines.gateway import private
 
 MIN_KEY_LENGTH = 32
-KEY_FILE_NAME = ".aerofs_secret_key"
 
 
 class MissingSecretKey(RuntimeError):
@@ -31,7 +32,7 @@ def is_embedded_default() -> bool:
 
 def key_file() -> Path:
     """Where the embedded default keeps its generated key."""
-    return settings.dagster_home() / KEY_FILE_NAME
+    return private.key_path()
 
 
 def secret_key() -> str:

@@ -3,7 +3,9 @@
 One process serves the gateway around Dagster's webserver app (in-process, on the
 configured instance); a ``dagster-daemon run`` child process, for the same instance and
 workspace, runs schedules, sensors, the run queue and backfills. The daemon stops with
-the server (and dies with it on Linux, via ``PR_SET_PDEATHSIG``).
+the server (and dies with it on Linux, via ``PR_SET_PDEATHSIG``). With the embedded
+SQLite store, the server process refuses to open the gateway's private files by any other
+path than SQLite (:func:`private.protect`).
 
 The code location: ``--workspace FILE``, else ``./workspace.yaml`` when present, else
 the package's ``aerofs_pipelines.definitions:defs``.
@@ -97,6 +99,7 @@ def serve(
     from dagster._core.instance import DagsterInstance
     from dagster_webserver.version import __version__ as webserver_version
 
+    from aerofs_pipelines.gateway import private
     from aerofs_pipelines.gateway.app import GatewayConfig, create_app
     from aerofs_pipelines.gateway.bootstrap import prepare_store
     from aerofs_pipelines.gateway.context import GatewayProcessContext
@@ -106,6 +109,8 @@ def serve(
     # key check (MissingSecretKey in production without AEROFS_SECRET_KEY), migrations,
     # and the first admin
     store = prepare_store()
+    if settings.postgres_url() is None:  # the SQLite store and key: nothing else opens them
+        private.protect(private.folder())
     with ExitStack() as stack:
         stack.callback(store.dispose)
         instance = stack.enter_context(DagsterInstance.get())

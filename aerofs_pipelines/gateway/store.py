@@ -1,7 +1,8 @@
 """The gateway's identity store: users, sessions, API tokens, login attempts, audit log.
 
-It lives in the instance database: ``<DAGSTER_HOME>/storage/aerofs_gateway.db``
-(SQLite) by default, the PostgreSQL database when ``settings.postgres_url()`` is set.
+It lives in the instance database: ``<DAGSTER_HOME>/gateway/aerofs_gateway.db`` (SQLite,
+in the gateway's private folder: :mod:`private`) by default, the PostgreSQL database
+when ``settings.postgres_url()`` is set.
 Tables and migrations: ``aerofs_pipelines.gateway.db``. The methods block (argon2,
 database): call them from a worker thread in async code.
 
@@ -58,14 +59,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aerofs_pipelines.gateway import audit as audit_mod
-from aerofs_pipelines.gateway import db
+from aerofs_pipelines.gateway import db, private
 from aerofs_pipelines.gateway import sessions as sessions_mod
 from aerofs_pipelines.gateway import tokens as tokens_mod
 from aerofs_pipelines.gateway.audit import AuditEvent
 from aerofs_pipelines.gateway.db import audit_log, login_attempts, sessions, tokens, users
-from aerofs_pipelines.gateway.identity import Principal
+from aerofs_pipelines.gateway.identity import CredentialKind, Principal
 from aerofs_pipelines.gateway.identity_cache import (
-    CredentialKind,
     IdentityCache,
     cache_key,
     ttl_from_env,
@@ -79,6 +79,7 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 LOGIN_FAILED_MESSAGE = "invalid username or password"
 _TOUCH_EVERY = timedelta(seconds=60)  # how often last_seen/last_used are written
 _RETENTION_EVERY = timedelta(hours=1)
+_LOGIN_LOCK_KEY = 0x4145524F4C4F  # "AEROLO": serializes the check-and-record of logins
 # a database lookup's answer: the principal and when the credential expires (or None)
 _Found = tuple[Principal, datetime | None] | None
 _log = logging.getLogger(__name__)
@@ -182,9 +183,7 @@ class GatewayStore:
 
         url = settings.postgres_url()
         if url is None:
-            storage = settings.dagster_home() / "storage"
-            storage.mkdir(parents=True, exist_ok=True)
-            path = storage / "aerofs_gateway.db"
+            path = private.database_path()
             if not path.exists():  # password hashes and audit: owner-only from the start
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             url = f"sqlite:///{path}"
@@ -193,6 +192,10 @@ class GatewayStore:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC)."""
+        return self._now()
 
     def _write(self) -> AbstractContextManager[Connection]:
         return db.write(self.engine)
@@ -393,7 +396,7 @@ class GatewayStore:
                 break
             failures.append(t)
         wait = self.policy.user_retry_after(failures[::-1], now)
-        if address:
+        if address and self.policy.address_max_failures:
             times = conn.scalars(
                 sa.select(login_attempts.c.time)
                 .where(login_attempts.c.address == address)
@@ -405,32 +408,54 @@ class GatewayStore:
             wait = max(wait, self.policy.address_retry_after(list(times)[::-1], now))
         return wait
 
-    def _record_attempt(
-        self, conn: Connection, name: str, address: str | None, success: bool
-    ) -> None:
+    def _record_attempt(self, conn: Connection, name: str, address: str | None) -> int:
+        """Record a login attempt as failed until its password is proven; its id."""
         now = self._now()
-        conn.execute(
+        inserted = conn.execute(
             login_attempts.insert().values(
-                time=now, username=name, address=audit_mod.clip(address, 255), success=success
+                time=now, username=name, address=audit_mod.clip(address, 255), success=False
             )
-        )
+        ).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row with an autoincrement key
+        attempt_id = inserted[0]
         conn.execute(
             login_attempts.delete().where(login_attempts.c.time < now - self.policy.horizon)
         )
+        return int(attempt_id)
 
-    def login(self, username: str, password: str, address: str | None) -> Principal:
+    def login(
+        self,
+        username: str,
+        password: str,
+        address: str | None,
+        *,
+        audit_throttled: Callable[[], bool] | None = None,
+    ) -> Principal:
         """Check a password; the user's principal, LoginFailed or LoginThrottled.
 
-        Unknown, disabled and wrong-password logins cost the same hash verification and
-        raise the same error; every outcome is audited.
+        Check and record are one step: in one write transaction, serialized with every
+        other login (SQLite's write lock; a PostgreSQL advisory lock), the limits are
+        read and the attempt is recorded as a failure before the password is verified;
+        a proven password turns it into a success afterwards. So parallel guesses see
+        each other, and no more than the allowed number is ever verified. Unknown,
+        disabled and wrong-password logins cost the same hash verification and raise
+        the same error; every outcome is audited, a throttled one only when
+        ``audit_throttled()`` says so (the gateway caps how many of those an address
+        writes: a throttled caller can keep knocking).
         """
         name = username.strip()[:64]
-        with self._read() as conn:
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOGIN_LOCK_KEY)))
             wait = self._retry_after(conn, name, address)
-            row = conn.execute(sa.select(users).where(users.c.username == name)).first()
+            if wait > 0:
+                if audit_throttled is None or audit_throttled():
+                    detail = f"retry_after={wait:.0f}s"
+                    self._audit(conn, "login", name, address, "throttled", detail)
+            else:
+                attempt = self._record_attempt(conn, name, address)
+                row = conn.execute(sa.select(users).where(users.c.username == name)).first()
         if wait > 0:
-            with self._write() as conn:
-                self._audit(conn, "login", name, address, "throttled", f"retry_after={wait:.0f}s")
             raise LoginThrottled(max(1, int(wait + 0.999)))
         if row is None:
             self.hasher.verify_dummy(password)
@@ -442,14 +467,15 @@ class GatewayStore:
                 ok, reason = False, "user disabled"
         if row is None or not ok:
             with self._write() as conn:
-                self._record_attempt(conn, name, address, False)
                 self._audit(conn, "login", name, address, "failed", reason)
             raise LoginFailed()
         rehashed = None
         if self.hasher.needs_rehash(row.password_hash):
             rehashed = self.hasher.hash(password)
         with self._write() as conn:
-            self._record_attempt(conn, name, address, True)
+            conn.execute(
+                login_attempts.update().where(login_attempts.c.id == attempt).values(success=True)
+            )
             if rehashed is not None:  # parameters changed since this hash was made
                 conn.execute(
                     users.update()

@@ -102,7 +102,8 @@ def test_me_and_logout_end_the_session(harness: Harness) -> None:
     replay = harness.client()
     replay.cookies.set("aerofs_session", cookie)
     assert replay.post("/graphql", json={"query": "{ version }"}).status_code == 401
-    assert harness.store.audit_events(limit=1)[0].event == "logout"
+    # the refused replay is recorded (anonymous, unread), after the logout
+    assert [e.event for e in harness.store.audit_events(limit=2)] == ["anonymous", "logout"]
 
 
 def test_logout_needs_csrf_proof(harness: Harness) -> None:

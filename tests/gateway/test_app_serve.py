@@ -12,6 +12,7 @@ import httpx
 import pytest
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from aerofs_pipelines.gateway import private
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore
 from tests.gateway.test_app_harness import LOCATION, ROOT
@@ -84,7 +85,7 @@ def test_serve_runs_gateway_and_daemon_and_stops_both(tmp_path: Path) -> None:
 
 def _client_with_tokens(home: Path, port: int) -> None:
     """dagster-graphql's own client through the gateway, with a bearer token."""
-    store = GatewayStore(f"sqlite:///{home / 'storage' / 'aerofs_gateway.db'}")
+    store = GatewayStore(f"sqlite:///{home / private.FOLDER_NAME / private.DATABASE_NAME}")
     try:
         store.add_user("launcher", Role.launcher, "launcher-password-1")
         _, launcher = store.create_token("launcher")

@@ -1,4 +1,5 @@
-"""The audit log: records, variables summaries without values, queries, retention."""
+"""The audit log: records, variables summaries without values, queries, retention, safe
+text rendering, and the limit on anonymous records."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from aerofs_pipelines.gateway.audit import retention_days, summarize_variables
+from aerofs_pipelines.gateway.audit import (
+    AnonymousAuditLimit,
+    render_text,
+    retention_days,
+    summarize_variables,
+)
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore, StoreError
 from tests.gateway.test_store_support import Clock, all_text, open_store
@@ -150,3 +156,19 @@ def test_retention_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AEROFS_AUDIT_RETENTION_DAYS", "week")
     with pytest.raises(ValueError, match="AEROFS_AUDIT_RETENTION_DAYS"):
         retention_days()
+
+
+def test_render_text_escapes_what_a_terminal_would_act_on() -> None:
+    assert render_text("a\\b\tc\x7f\x85\u2028") == "a\\\\b\\x09c\\x7f\\x85\\u2028"
+    assert render_text("two words", spaces=False) == "two\\x20words"
+    assert render_text("été 東京") == "été 東京"
+    assert render_text(None) == "-"
+
+
+def test_the_anonymous_audit_limit_per_address_and_overall() -> None:
+    limit = AnonymousAuditLimit(per_address=2, overall=5)
+    now = Clock().now
+    assert [limit.admit("a", now) for _ in range(4)] == ["record", "record", "last", "drop"]
+    assert [limit.admit(f"b{i}", now) for i in range(4)] == ["record", "record", "drop", "drop"]
+    later = now + limit.window
+    assert limit.admit("a", later) == "record"  # a new window

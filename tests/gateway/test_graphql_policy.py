@@ -8,6 +8,11 @@ import pytest
 from dagster_graphql.schema import create_schema
 
 from aerofs_pipelines.gateway.graphql_policy import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_FRAGMENTS,
+    MAX_QUERY_CHARS,
+    MAX_TOKENS,
     MUTATION_LEAST_ROLE,
     PolicyError,
     analyze,
@@ -122,3 +127,62 @@ def test_websocket_start_frames() -> None:
     assert op.kind == "subscription" and op.has_mutation
     with pytest.raises(PolicyError):
         judge_ws_start("nope")
+
+
+def test_documents_are_bounded() -> None:
+    with pytest.raises(PolicyError, match="longer than"):
+        analyze("{ " + "version " * (MAX_QUERY_CHARS // 8) + "}")
+    with pytest.raises(PolicyError, match="unparsable"):  # graphql-core's token limit
+        analyze("{ " + "v " * (MAX_TOKENS + 1) + "}")
+    with pytest.raises(PolicyError, match="deeper than"):
+        analyze("{ " + "a { " * (MAX_DEPTH + 1) + "b" + " }" * (MAX_DEPTH + 2))
+    assert analyze("{ " + "a { " * MAX_DEPTH + "b" + " }" * (MAX_DEPTH + 1)).kind == "query"
+    spreads = " ".join(f"fragment F{i} on Query {{ version }}" for i in range(MAX_FRAGMENTS + 1))
+    with pytest.raises(PolicyError, match="fragments"):
+        analyze("{ ...F0 } " + spreads)
+    batch = [{"query": "{ version }"}] * (MAX_BATCH + 1)
+    with pytest.raises(PolicyError, match="batch"):
+        judge_http("POST", "application/json", post(batch), [])
+    half = "{ " + "version " * (MAX_QUERY_CHARS // 16) + "}"
+    with pytest.raises(PolicyError, match="longer than"):  # together over the bound
+        judge_http("POST", "application/json", post([{"query": half}] * 3), [])
+
+
+def test_depth_counts_through_fragments() -> None:
+    # each fragment nests 10 levels and spreads the next one at its bottom
+    chain = [
+        f"fragment F{i} on Q {{ " + "a { " * 10 + f"...F{i + 1}" + " }" * 10 + " }"
+        for i in range(7)
+    ]
+    chain.append("fragment F7 on Q { b }")
+    with pytest.raises(PolicyError, match="deeper than"):  # 70 levels through 7 fragments
+        analyze("{ ...F0 } " + " ".join(chain))
+    assert analyze("{ ...F1 } " + " ".join(chain[1:])).kind == "query"  # 60 levels
+
+
+def fragment_bomb(levels: int) -> str:
+    parts = ["mutation Bomb { ...F0 }"]
+    parts += [f"fragment F{i} on Mutation {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)]
+    parts.append(f"fragment F{levels} on Mutation {{ launchRun {{ __typename }} }}")
+    return " ".join(parts)
+
+
+def test_a_fragment_bomb_is_walked_once() -> None:
+    import time
+
+    started = time.process_time()
+    op = analyze(fragment_bomb(400))  # 2**400 expansions if each spread were followed
+    assert time.process_time() - started < 1.0
+    assert op.fields == ("launchRun",) and op.least_role == Role.launcher
+
+
+def test_cycles_and_repeats_through_shared_fragments() -> None:
+    shared = (
+        "mutation { ...A ...B } fragment A on Mutation { ...C } "
+        "fragment B on Mutation { ...C setNuxSeen } fragment C on Mutation { launchRun }"
+    )
+    assert analyze(shared).fields == ("launchRun", "setNuxSeen")  # C shared, not cyclic
+    with pytest.raises(PolicyError, match="cyclic"):
+        analyze(shared.replace("{ launchRun }", "{ ...B }"))
+    with pytest.raises(PolicyError, match="defined twice"):
+        analyze("{ ...A } fragment A on Q { a } fragment A on Q { b }")

@@ -60,7 +60,7 @@ def test_every_mutation_for_every_caller(
     harness: Harness, clients: dict[tuple[Role | None, str], TestClient]
 ) -> None:
     before = len(harness.store.audit_events(limit=100_000))
-    sent = 0
+    sent = anonymous = 0
     for name, field in sorted(MUTATIONS.items()):
         least = mutation_least_role(name)
         query = probe(name, field)
@@ -69,6 +69,7 @@ def test_every_mutation_for_every_caller(
             sent += 1
             where = f"{name} as {role.name if role else 'anonymous'} ({via})"
             if role is None:
+                anonymous += 1
                 assert response.status_code == 401, where
             elif role < least:
                 assert response.status_code == 403, where
@@ -79,9 +80,19 @@ def test_every_mutation_for_every_caller(
     assert sent == len(MUTATIONS) * len(CALLERS) == 41 * 9
     events = harness.store.audit_events(limit=100_000)
     new = events[: len(events) - before]
-    assert len(new) == sent  # every call, allowed or denied, was audited
-    assert {e.event for e in new} == {"mutation"}
-    assert {e.outcome for e in new} == {"allowed", "denied"}
+    # every call of a known caller, allowed or denied, was audited as a mutation
+    mutations = [e for e in new if e.event == "mutation"]
+    assert len(mutations) == sent - anonymous
+    assert {e.outcome for e in mutations} == {"allowed", "denied"}
+    # anonymous calls are refused unread: audited as such, a few per address and minute
+    limit = harness.app.anonymous_audit.per_address
+    unread = [e for e in new if e.event == "anonymous"]
+    assert len(unread) == limit + 1 < anonymous
+    assert {(e.outcome, e.operation, e.username) for e in unread} == {
+        ("denied", "POST /graphql", None)
+    }
+    assert "not recorded" in unread[0].detail  # the newest: the last one of the minute
+    assert len(new) == len(mutations) + len(unread)
 
 
 # ------------------------------------------------------------- real calls, no effect

@@ -16,6 +16,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
 
 from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.route_policy import (
+    UNKNOWN,
+    compute_log_refusal,
+    rule_for,
+    run_id_refusal,
+)
 from tests.gateway.test_app_harness import ORIGIN, Harness, gateway_harness
 
 PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
@@ -149,3 +155,34 @@ def test_cookie_writes_to_rest_routes_need_our_origin(harness: Harness) -> None:
     assert editor.post("/report_asset_observation/plain").status_code == 403  # no origin, no token
     ok = editor.post("/report_asset_observation/plain", headers={"origin": ORIGIN})
     assert ok.status_code == 200, ok.text
+
+
+def test_every_webserver_route_has_a_rule(harness: Harness) -> None:
+    """A route a new dagster-webserver adds fails here first (it needs admin meanwhile)."""
+    for route in harness.app.routes:
+        assert rule_for(route) is not UNKNOWN, getattr(route, "path", route)
+
+
+@pytest.mark.parametrize(
+    ("path", "served"),
+    [
+        ("3f2c/compute_logs/batch_manifest/out", True),
+        ("3f2c/compute_logs/op[mapping_1]/err", True),
+        ("backfill/abcdefgh/20260101_120000/out", True),
+        ("aerofs_gateway/db", False),
+        ("aerofs_gateway/db-wal", False),
+        ("out", False),
+        ("../gateway/aerofs_gateway/out", False),
+        (".hidden/out", False),
+        ("a//b/out", False),
+        ("/".join(["k"] * 9) + "/out", False),
+    ],
+)
+def test_the_logs_route_serves_compute_logs_only(path: str, served: bool) -> None:
+    assert (compute_log_refusal({"path": path}) is None) == served
+
+
+def test_debug_downloads_take_run_ids_only() -> None:
+    assert run_id_refusal({"run_id": "0d5f2a4e-8c5b-4c1a-9a7e-2f0f6d7c1b3a"}) is None
+    for bad in ("abc123", "0D5F2A4E-8C5B-4C1A-9A7E-2F0F6D7C1B3A", "../../etc/passwd", ""):
+        assert run_id_refusal({"run_id": bad}) is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aerofs_pipelines.gateway import db
+from aerofs_pipelines.gateway import db, private
 from aerofs_pipelines.gateway import secrets as secrets_mod
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.secrets import MissingSecretKey, secret_key
@@ -129,8 +129,9 @@ def test_embedded_default_generates_a_private_key(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     key = secret_key()
     assert len(key) >= secrets_mod.MIN_KEY_LENGTH and secret_key() == key
-    path = tmp_path / "home" / secrets_mod.KEY_FILE_NAME
+    path = tmp_path / "home" / private.FOLDER_NAME / private.KEY_NAME
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
 
 
@@ -149,4 +150,4 @@ def test_outside_the_embedded_default_a_key_is_required(
         monkeypatch.setenv(name, value)
     with pytest.raises(MissingSecretKey, match="AEROFS_SECRET_KEY is not set"):
         secret_key()
-    assert not (tmp_path / secrets_mod.KEY_FILE_NAME).exists()
+    assert not (tmp_path / private.FOLDER_NAME / private.KEY_NAME).exists()

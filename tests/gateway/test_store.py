@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aerofs_pipelines.gateway import db
+from aerofs_pipelines.gateway import db, private
 from aerofs_pipelines.gateway.passwords import Hasher
 from aerofs_pipelines.gateway.roles import Role
 from aerofs_pipelines.gateway.store import (
@@ -100,7 +100,7 @@ def test_for_instance_uses_a_private_sqlite_file(
     store = GatewayStore.for_instance(hasher=Hasher.fast())
     try:
         store.migrate()
-        path = tmp_path / "home" / "storage" / "aerofs_gateway.db"
+        path = tmp_path / "home" / private.FOLDER_NAME / private.DATABASE_NAME
         assert store.engine.url.database == str(path)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     finally:
