@@ -14,12 +14,13 @@ import time
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
-from aerofs_pipelines import settings
-from aerofs_pipelines.storage import open_storage
+from aerofs_pipelines import config
+from aerofs_pipelines.lake.layout import manifest_key
+from aerofs_pipelines.lake.storage import open_storage
 
 SUMMARY = dg.AssetKey("batch_summary")
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def _summary_materialized(instance: dg.DagsterInstance, batch: str) -> bool:
@@ -31,7 +32,7 @@ def _summary_materialized(instance: dg.DagsterInstance, batch: str) -> bool:
 
 def _failed_run(instance: dg.DagsterInstance, batch: str) -> dg.DagsterRun | None:
     runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": batch}), limit=5)
-    finished = runs and all(run.status in FINISHED_STATUSES for run in runs)
+    finished = runs and all(run.status in FINISHED for run in runs)
     if finished and runs[0].status != dg.DagsterRunStatus.SUCCESS:
         return runs[0]
     return None
@@ -54,9 +55,9 @@ def wait_for_batch(batch: str, wait_seconds: float) -> int:
             print(f"batch {batch!r} not processed after {wait_seconds:.0f}s", file=sys.stderr)
             return 1
         time.sleep(1.0)
-    lake = open_storage(settings.lake_url())
-    manifest = json.loads(lake.read_bytes(f"manifests/{batch}.json"))
-    print(f"==> batch {batch!r} processed; lake: {settings.lake_url()}")
+    lake = open_storage(config.lake_url())
+    manifest = json.loads(lake.read_bytes(manifest_key(batch)))
+    print(f"==> batch {batch!r} processed; lake: {config.lake_url()}")
     for entry in manifest.get("files", []):
         reason = f" ({entry['reason']})" if entry.get("reason") else ""
         print(f"    {entry.get('status', '?'):12} {entry.get('name', '?')}{reason}")

@@ -4,7 +4,7 @@
 class. When the instance loads (webserver, daemon, code servers, run workers — each
 process that rehydrates the instance ref), it becomes Dagster's own
 ``DagsterPostgresStorage`` if ``AEROFS_PG_URL`` or ``DAGSTER_PG_*`` is set
-(:func:`aerofs_pipelines.settings.postgres_url`), else ``DagsterSqliteStorage`` under
+(:func:`aerofs_pipelines.config.postgres_url`), else ``DagsterSqliteStorage`` under
 ``base_dir``. Nothing is generated at start-up and the stock ``dagster`` commands work.
 
 Loading the storage also sets two Dagster event-log switches (unless already set) in
@@ -28,7 +28,6 @@ daemon, code server) waits for the database to come back, with backoff, and carr
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -36,11 +35,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
-from aerofs_pipelines import settings
+from aerofs_pipelines import config
+from aerofs_pipelines._dagster_compat import (
+    ConfigurableClass,
+    ConfigurableClassData,
+    DagsterStorage,
+    LocalComputeLogManager,
+    sqlite_storage,
+)
 
 DAGSTER_EVENT_ENV = {
     "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
@@ -50,25 +53,13 @@ DAGSTER_EVENT_ENV = {
 
 def apply_event_env() -> None:
     """Set the event-log switches above, keeping any value already in the environment."""
-    for name, value in DAGSTER_EVENT_ENV.items():
-        os.environ.setdefault(name, value)
+    config.set_default_env(DAGSTER_EVENT_ENV)
 
 
-PG_RETRY_ENV = "AEROFS_PG_RETRY_SECONDS"
-DEFAULT_PG_RETRY_SECONDS = 60.0
 _NOT_TRANSIENT = ("authentication failed", "password", "does not exist", "no pg_hba.conf")
 """Connection errors that waiting does not fix: fail at once."""
 
 log = logging.getLogger("aerofs.instance_storage")
-
-
-def pg_retry_seconds() -> float:
-    """The connect-retry window (``AEROFS_PG_RETRY_SECONDS``; 0 turns it off)."""
-    raw = os.environ.get(PG_RETRY_ENV, "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_PG_RETRY_SECONDS
-    except ValueError:
-        return DEFAULT_PG_RETRY_SECONDS
 
 
 class ConnectRetry:
@@ -124,7 +115,7 @@ def add_connect_retry(storage: DagsterStorage, window: float | None = None) -> C
     """Attach one :class:`ConnectRetry` to the engines of a dagster-postgres storage."""
     import sqlalchemy as sa
 
-    window = pg_retry_seconds() if window is None else window
+    window = config.pg_retry_seconds() if window is None else window
     if window <= 0:
         return None
     hook = ConnectRetry(window)
@@ -160,7 +151,7 @@ class EnvSelectedStorage(DagsterStorage, ConfigurableClass):
     ) -> DagsterStorage:
         """PostgreSQL when configured by the environment, else SQLite under ``base_dir``."""
         apply_event_env()
-        url = settings.postgres_url()
+        url = config.postgres_url()
         if url:
             from dagster_postgres import DagsterPostgresStorage
 
@@ -171,10 +162,8 @@ class EnvSelectedStorage(DagsterStorage, ConfigurableClass):
             )
             add_connect_retry(storage)
             return storage
-        from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-
-        base_dir = config_value.get("base_dir") or str(settings.dagster_home())
-        return DagsterSqliteStorage.from_local(base_dir=base_dir, inst_data=inst_data)
+        base_dir = config_value.get("base_dir") or str(config.dagster_home())
+        return sqlite_storage(base_dir, inst_data)
 
 
 COMPUTE_LOGS_FOLDER = "compute_logs"
@@ -199,7 +188,5 @@ class LocalComputeLogs(LocalComputeLogManager):
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> LocalComputeLogManager:
         """The manager for ``base_dir``, by default ``<DAGSTER_HOME>/compute_logs``."""
-        base_dir = config_value.get("base_dir") or str(
-            settings.dagster_home() / COMPUTE_LOGS_FOLDER
-        )
+        base_dir = config_value.get("base_dir") or str(config.dagster_home() / COMPUTE_LOGS_FOLDER)
         return LocalComputeLogManager(base_dir=base_dir, inst_data=inst_data)

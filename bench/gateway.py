@@ -31,13 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.harness import format_table, write_json
+from tests.support.processes import free_port, running, wait_for_health
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -115,21 +115,17 @@ class Result:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
+    def mean(self) -> float:
+        return statistics.fmean(self.latencies_ms) if self.latencies_ms else float("nan")
+
     def summary(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("latencies_ms")
-        mean = statistics.fmean(self.latencies_ms) if self.latencies_ms else float("nan")
-        data.update(rps=self.rps, p50_ms=self.pct(0.50), p99_ms=self.pct(0.99), mean_ms=mean)
+        data.update(rps=self.rps, p50_ms=self.pct(0.50), p99_ms=self.pct(0.99), mean_ms=self.mean())
         return data
 
 
 # ------------------------------------------------------------------------------ set-up
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def child_env(home: Path) -> dict[str, str]:
@@ -192,49 +188,21 @@ def seed_runs(home: Path, count: int) -> None:
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: server exited ({proc.returncode}):\n{tail(log)}")
-        try:
-            # Both answer their own health route without authentication once serving.
-            if httpx.get(f"{url}/server_info", timeout=2).status_code in (200, 401):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url}: not ready after {timeout}s:\n{tail(log)}")
-
-
-def tail(log: Path, chars: int = 3000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+    """Until the server answers; exits the bench with the tail of its log if it does not."""
+    try:
+        # Both answer their own health route without authentication once serving.
+        wait_for_health(f"{url}/server_info", proc, log, timeout=timeout, statuses=(200, 401))
+    except RuntimeError as exc:
+        raise SystemExit(f"{url}: {exc}") from None
 
 
 @contextmanager
 def server(cmd: list[str], env: dict[str, str], log: Path, url: str) -> Iterator[int]:
-    """A server process (own process group); stopped with SIGTERM, then killed."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    """A server process (own process group); stopped with SIGTERM, then killed, and its
+    code server with it if still there."""
+    with running(cmd, log, env=env, cwd=REPO_ROOT) as proc:
         wait_ready(url, proc, log)
         yield proc.pid
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        with contextlib.suppress(ProcessLookupError):  # its code server, if still there
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------------ load
@@ -326,24 +294,18 @@ def report(bare: Result, gateway: Result, args: argparse.Namespace) -> dict[str,
                 f"{r.rps:.1f}",
                 f"{r.pct(0.50):.2f}",
                 f"{r.pct(0.99):.2f}",
-                f"{statistics.fmean(r.latencies_ms) if r.latencies_ms else float('nan'):.2f}",
+                f"{r.mean():.2f}",
             ]
             for r in (bare, gateway)
         ),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print()
     print(
         f"GraphQL `{args.query}` query, {args.clients} concurrent clients, "
         f"{args.duration:g} s per server ({args.rounds} rounds), {args.runs} runs seeded"
     )
-    for row in rows:
-        print(
-            "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    for line in format_table(rows, "<>>>>>>"):
+        print(line)
     p50 = gateway.pct(0.5) / bare.pct(0.5) - 1
     print()
     print(
@@ -487,7 +449,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 print(f"  round {i + 1}/{args.rounds} {name:8s} {r.requests:7d} requests so far")
     summary = report(results["bare"], results["gateway"], args)
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(args.json, summary)
     return 1 if args.check and not summary["target_met"] else 0
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from aerofs_pipelines.storage import LocalStorage
+from aerofs_pipelines.lake.storage import LocalStorage
 
 TARGET = 1.5
 Writer = Callable[[Path, str, bytes], None]

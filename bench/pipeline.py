@@ -49,10 +49,12 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from aerofs_pipelines.batches import SUCCESS_MARKER, batches_partitions
-from aerofs_pipelines.jobs import backfill_run_config, batch_job
-from aerofs_pipelines.landing_scan import EVENTS_DIR
-from aerofs_pipelines.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.defs.jobs import batch_job
+from aerofs_pipelines.defs.partitions import batches_partitions
+from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.landing.batches import SUCCESS_MARKER
+from aerofs_pipelines.landing.scan import EVENTS_DIR
+from bench.harness import format_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TICK_TARGET_S = 2.0
@@ -124,6 +126,8 @@ def load_real_defs() -> dg.Definitions | None:
     """The code location's definitions, or None (with the reason) if they do not load."""
     try:
         from aerofs_pipelines.definitions import defs
+
+        return defs()
     except Exception as exc:
         print(
             f"note: real definitions not loadable ({type(exc).__name__}: {exc}); "
@@ -131,7 +135,15 @@ def load_real_defs() -> dg.Definitions | None:
             file=sys.stderr,
         )
         return None
-    return defs
+
+
+def in_process_config(defs: dg.Definitions) -> dict[str, Any]:
+    """Run config that runs a backfill in process when the definitions name no executor
+    (Dagster's default starts a process per step; the product's is in process)."""
+    executor = defs.get_repository_def().get_implicit_global_asset_job_def().executor_def
+    if executor.name == dg.multi_or_in_process_executor.name:
+        return {"execution": {"config": {"in_process": {}}}}
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,12 +431,16 @@ def _daemon_backlog(
     )
     from dagster._daemon.sensor import execute_sensor_iteration
 
-    from aerofs_pipelines.sensors import BACKLOG_TAG, THRESHOLD_ENV
+    from aerofs_pipelines.defs.sensors import BACKLOG_TAG
 
     ids = batch_ids(n, seed + 3)
     landing, lake = work / "landing", work / "lake"
     seed_landing(landing, ids, journal=True, payload=False)
-    env = {"AEROFS_LANDING": str(landing), "AEROFS_LAKE": str(lake), THRESHOLD_ENV: str(threshold)}
+    env = {
+        "AEROFS_LANDING": str(landing),
+        "AEROFS_LAKE": str(lake),
+        "AEROFS_SENSOR_BACKFILL_THRESHOLD": str(threshold),
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # read by the code server's sensor and by the runs it launches
     done = lake / "batch_summary"
@@ -718,7 +734,7 @@ def bench_backfill(
                     all_partitions=False,
                     title=None,
                     description=None,
-                    run_config={**QUIET, **backfill_run_config(defs.get_repository_def())},
+                    run_config={**QUIET, **in_process_config(defs)},
                 )
             )
             logger = logging.getLogger("bench.backfill")
@@ -816,12 +832,8 @@ def print_table(rows: Sequence[Row]) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(line.format(*headers))
-    print(line.format(*("-" * w for w in widths)))
-    for c in cells:
-        print(line.format(*c))
+    for line in format_table([headers, *cells], "<<<<<<", rule="columns"):
+        print(line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,37 +6,18 @@ Both fail loudly when the service cannot be reached or started; nothing is skipp
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.processes import free_port, stop_process, wait_for_port
+
+__all__ = ["PG_ADMIN_URL", "free_port", "moto_server", "postgres_database", "wait_for_port"]
+
 PG_ADMIN_URL = os.environ.get("AEROFS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(
-    port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 @contextmanager
@@ -44,17 +25,14 @@ def moto_server(log_dir: Path) -> Iterator[str]:
     """Start ``moto_server`` on loopback; yield its endpoint URL; stop it afterwards."""
     port = free_port()
     exe = Path(sys.executable).with_name("moto_server")
-    log = open(log_dir / f"moto-{port}.log", "wb")  # noqa: SIM115
+    log_path = log_dir / f"moto-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
     try:
-        wait_for_port(port, proc=proc)
+        wait_for_port(port, proc=proc, log=log_path)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10, group=False)
         log.close()
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aerofs_pipelines.cli import default_rejects_path
-from aerofs_pipelines.progress import ProgressBar, format_bytes, format_count, should_show
+from aerofs_pipelines.cli.kernels import default_rejects_path
+from aerofs_pipelines.cli.progress import ProgressBar, format_bytes, format_count, should_show
 from aerofs_pipelines.sample_data import write_sample_batch
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aerofs_pipelines.errors import InputFormatError, KernelError
 from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from aerofs_pipelines.kernels.errors import InputFormatError, KernelError
 from tests.csv_cases import (
     BadCase,
     gzip_of_csv,

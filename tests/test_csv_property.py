@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aerofs_pipelines.errors import InputFormatError, KernelError, KernelInternalError
 from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from aerofs_pipelines.kernels.errors import InputFormatError, KernelError, KernelInternalError
 from tests.csv_cases import FALSE_VALUES, TRUE_VALUES, Layout, mixed_case, type_name
 
 UTC = dt.UTC

@@ -9,15 +9,15 @@ default with neither, it prints how to create one. ``prepare_store()`` is what
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TextIO
 
-from aerofs_pipelines.gateway.audit import retention_days
-from aerofs_pipelines.gateway.passwords import generate_password
-from aerofs_pipelines.gateway.roles import Role
-from aerofs_pipelines.gateway.secrets import is_embedded_default, secret_key
+from aerofs_pipelines import config
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import generate_password
+from aerofs_pipelines.gateway.identity.secrets import is_embedded_default, secret_key
 from aerofs_pipelines.gateway.store import GatewayStore, UserExists
+from aerofs_pipelines.gateway.store.audit import retention_days
 
 ACTOR = "bootstrap"
 
@@ -25,10 +25,10 @@ ACTOR = "bootstrap"
 def ensure_admin(store: GatewayStore, *, out: TextIO | None = None) -> str | None:
     """Create the first admin if there is no user; its name, or None if none was made."""
     out = out or sys.stderr
-    if store.user_count() > 0:
+    if store.users.count() > 0:
         return None
-    name = os.environ.get("AEROFS_ADMIN_USER", "").strip() or "admin"
-    password = os.environ.get("AEROFS_ADMIN_PASSWORD", "")
+    name = config.admin_user()
+    password = config.admin_password() or ""
     generated = not password
     if generated:
         if not is_embedded_default():
@@ -39,7 +39,7 @@ def ensure_admin(store: GatewayStore, *, out: TextIO | None = None) -> str | Non
             return None
         password = generate_password()
     try:
-        store.add_user(name, Role.admin, password, actor=ACTOR, address="local")
+        store.users.add(name, Role.admin, password, actor=ACTOR, address="local")
     except UserExists:  # another process got there first
         return None
     if generated:

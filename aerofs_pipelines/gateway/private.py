@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aerofs_pipelines import settings
+from aerofs_pipelines import config
 
 FOLDER_NAME = "gateway"
 DATABASE_NAME = "aerofs_gateway.db"
@@ -41,7 +41,7 @@ _hook_installed = False
 
 def folder() -> Path:
     """The gateway's private folder under ``DAGSTER_HOME``, created (0700) if missing."""
-    path = settings.dagster_home() / FOLDER_NAME
+    path = config.dagster_home() / FOLDER_NAME
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
@@ -65,7 +65,7 @@ def move_legacy_files() -> None:
     folded into the file first, so one hard link moves it whole; a concurrent mover
     finds its work done (the link fails when the target exists).
     """
-    home = settings.dagster_home()
+    home = config.dagster_home()
     old_db, old_key = home / _LEGACY_DATABASE, home / _LEGACY_KEY
     if not old_db.exists() and not old_key.exists():
         return

@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from aerofs_pipelines import settings
-
-if TYPE_CHECKING:
-    from dagster._core.workspace.load_target import WorkspaceLoadTarget
+from aerofs_pipelines import config
 
 log = logging.getLogger("aerofs.serve")
 DEFAULT_MODULE = "aerofs_pipelines.definitions"
+DEFAULT_ATTRIBUTE = "defs"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,17 +38,7 @@ def workspace_args(workspace: str | None) -> list[str]:
         if not Path(workspace).is_file():
             raise FileNotFoundError(2, "workspace file not found", workspace)
         return ["-w", str(Path(workspace).resolve())]
-    return ["-m", DEFAULT_MODULE, "-a", "defs"]
-
-
-def _load_target(args: Sequence[str]) -> WorkspaceLoadTarget:
-    from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
-
-    if args[0] == "-w":
-        return WorkspaceFileTarget(paths=[args[1]])
-    return ModuleTarget(
-        module_name=args[1], attribute=args[3], working_directory=None, location_name=None
-    )
+    return ["-m", DEFAULT_MODULE, "-a", DEFAULT_ATTRIBUTE]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
@@ -66,7 +52,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 def start_daemon(args: Sequence[str]) -> subprocess.Popen[bytes]:
     """``dagster-daemon run`` for the same instance (``DAGSTER_HOME``) and code location."""
     exe = Path(sys.executable).with_name("dagster-daemon")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster._daemon"]
+    from aerofs_pipelines._dagster_compat import DAEMON_MODULE
+
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", DAEMON_MODULE]
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
     return subprocess.Popen([*cmd, "run", *args], preexec_fn=preexec)
 
@@ -92,24 +80,24 @@ def serve(
     log_level: str = "info",
 ) -> int:
     """Run the platform until interrupted; the exit code."""
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = config.export_dagster_home()
 
     import uvicorn
-    from dagster._core.instance import DagsterInstance
+    from dagster import DagsterInstance
     from dagster_webserver.version import __version__ as webserver_version
 
+    from aerofs_pipelines._dagster_compat import load_target
     from aerofs_pipelines.gateway import private
     from aerofs_pipelines.gateway.app import GatewayConfig, create_app
+    from aerofs_pipelines.gateway.auth.dagster_context import GatewayProcessContext
     from aerofs_pipelines.gateway.bootstrap import prepare_store
-    from aerofs_pipelines.gateway.context import GatewayProcessContext
 
     args = workspace_args(workspace)
-    config = GatewayConfig.from_env()
+    gateway_config = GatewayConfig.from_env()
     # key check (MissingSecretKey in production without AEROFS_SECRET_KEY), migrations,
     # and the first admin
     store = prepare_store()
-    if settings.postgres_url() is None:  # the SQLite store and key: nothing else opens them
+    if config.postgres_url() is None:  # the SQLite store and key: nothing else opens them
         private.protect(private.folder())
     with ExitStack() as stack:
         stack.callback(store.dispose)
@@ -120,20 +108,20 @@ def serve(
         context = stack.enter_context(
             GatewayProcessContext(
                 instance,
-                _load_target(args),
+                load_target(
+                    args[1] if args[0] == "-w" else None, DEFAULT_MODULE, DEFAULT_ATTRIBUTE
+                ),
                 version=webserver_version,
             )
         )
-        app = create_app(context, store, config)
-        log.info(
-            "serving on http://%s:%s (DAGSTER_HOME=%s)", host, port, os.environ["DAGSTER_HOME"]
-        )
+        app = create_app(context, store, gateway_config)
+        log.info("serving on http://%s:%s (DAGSTER_HOME=%s)", host, port, home)
         uvicorn.run(
             app,
             host=host,
             port=port,
             log_level=log_level,
-            ws_max_size=config.max_body_bytes,
+            ws_max_size=gateway_config.max_body_bytes,
             proxy_headers=False,  # the gateway reads them, from AEROFS_TRUSTED_PROXIES only
         )
     return 0

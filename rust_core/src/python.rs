@@ -38,7 +38,7 @@ fn run_detached<T: Send>(
 }
 
 fn errors_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("aerofs_pipelines.errors")?.getattr(name)
+    py.import("aerofs_pipelines.kernels.errors")?.getattr(name)
 }
 
 /// Map a kernel error onto the Python exception a user expects.

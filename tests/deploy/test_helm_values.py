@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from aerofs_pipelines.schedules import BACKFILL_TAG
-from aerofs_pipelines.sensors import BATCH_TAG, PIPELINE_TAGS
+from aerofs_pipelines.defs.schedules import BACKFILL_TAG
+from aerofs_pipelines.defs.sensors import BATCH_TAG, PIPELINE_TAGS
 from tests.deploy.common import DOCKER, pins, pyproject, schema, user_deployment, values
 
 

@@ -10,21 +10,16 @@ server does not come up, with the tail of the server's log in the error.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.services import free_port
+from tests.support.processes import free_port, log_tail, running, wait_for_health
 
 ROOT = Path(__file__).resolve().parents[2]
 AEROFS = str(Path(sys.executable).with_name("aerofs"))
@@ -101,37 +96,7 @@ class LiveServer:
         )
 
     def log_tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"aerofs serve exited with {proc.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    tail = log.read_text(errors="replace")[-4000:]
-    raise RuntimeError(f"aerofs serve not healthy after {timeout}s:\n{tail}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn's graceful stop, then the daemon's), then the process group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    with contextlib.suppress(ProcessLookupError):  # leftovers of our own process group
-        os.killpg(proc.pid, signal.SIGKILL)
+        return log_tail(self.log, lines)
 
 
 @contextmanager
@@ -172,12 +137,7 @@ def live_server(
     cmd = [AEROFS, "serve", "--host", "127.0.0.1", "--port", str(port), "-w", str(workspace)]
     if not daemon:
         cmd.append("--no-daemon")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        _wait_healthy(url, proc, log, timeout)
+    # Stopped with SIGTERM (uvicorn's graceful stop, then the daemon's), then its group.
+    with running(cmd, log, env=env, cwd=tmp) as proc:
+        wait_for_health(f"{url}/healthz", proc, log, timeout=timeout)
         yield LiveServer(url=url, port=port, home=home, env=env, log=log)
-    finally:
-        _stop(proc)

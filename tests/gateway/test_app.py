@@ -14,9 +14,9 @@ from dagster import AssetKey, AssetMaterialization
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from aerofs_pipelines.gateway.app import Gateway
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.ratelimit import RateLimitPolicy
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
+from aerofs_pipelines.gateway.identity.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.store import GatewayStore
 from tests.gateway.test_app_harness import (
     ORIGIN,
@@ -103,7 +103,7 @@ def test_me_and_logout_end_the_session(harness: Harness) -> None:
     replay.cookies.set("aerofs_session", cookie)
     assert replay.post("/graphql", json={"query": "{ version }"}).status_code == 401
     # the refused replay is recorded (anonymous, unread), after the logout
-    assert [e.event for e in harness.store.audit_events(limit=2)] == ["anonymous", "logout"]
+    assert [e.event for e in harness.store.audit.events(limit=2)] == ["anonymous", "logout"]
 
 
 def test_logout_needs_csrf_proof(harness: Harness) -> None:
@@ -122,7 +122,7 @@ def test_get_mutations_are_refused_even_for_admins(harness: Harness) -> None:
         response = admin.get("/graphql", params={"query": WIPE}, headers={"accept": accept})
         assert response.status_code == 405, accept
     assert materialized(harness)
-    event = harness.store.audit_events(limit=1)[0]
+    event = harness.store.audit.events(limit=1)[0]
     assert (event.outcome, event.operation, event.fields) == ("denied", "Wipe", ("wipeAssets",))
     assert admin.get("/graphql", params={"query": "{ version }"}).status_code == 200
 
@@ -133,7 +133,7 @@ def test_a_batch_with_one_forbidden_item_is_refused_whole(harness: Harness) -> N
     response = launcher.post("/graphql", json=batch)
     assert response.status_code == 403
     assert materialized(harness)
-    event = harness.store.audit_events(limit=1)[0]
+    event = harness.store.audit.events(limit=1)[0]
     assert event.fields == ("wipeAssets", "setNuxSeen") and event.outcome == "denied"
 
 
@@ -243,7 +243,7 @@ def test_websocket_carries_subscriptions_but_not_mutations(harness: Harness) -> 
         data = ws.receive_json()
         assert data["id"] == "2" and data["type"] == "data", data
     assert materialized(harness)
-    event = harness.store.audit_events(limit=1)[0]
+    event = harness.store.audit.events(limit=1)[0]
     assert (event.outcome, event.fields, event.username) == ("denied", ("wipeAssets",), "admin")
 
 
@@ -292,7 +292,7 @@ def test_head_mutations_are_refused(harness: Harness) -> None:
 
 
 def test_a_token_scoped_below_its_user_acts_with_its_scope(harness: Harness) -> None:
-    _, secret = harness.store.create_token("admin", role=Role.viewer, name="read-only")
+    _, secret = harness.store.tokens.create("admin", role=Role.viewer, name="read-only")
     client = harness.client()
     client.headers["authorization"] = f"Bearer {secret}"
     assert client.get("/auth/me").json()["role"] == "viewer"
@@ -342,7 +342,7 @@ def test_sso_header_only_from_trusted_proxies(harness: Harness) -> None:
     assert proxy.post("/graphql", json=query, headers=sso).status_code == 403
     ok = proxy.post("/graphql", json=query, headers={**sso, "origin": ORIGIN})
     assert ok.status_code == 200
-    event = harness.store.audit_events(limit=1)[0]
+    event = harness.store.audit.events(limit=1)[0]
     assert (event.username, event.address) == ("launcher", "192.0.2.7")
     # anyone else sending the header is nobody
     direct = TestClient(app, base_url=ORIGIN, client=("192.0.2.99", 4000))

@@ -25,10 +25,10 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 from aerofs_pipelines.gateway.app import Gateway, GatewayConfig, create_app
-from aerofs_pipelines.gateway.context import GatewayProcessContext
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.ratelimit import RateLimitPolicy
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.dagster_context import GatewayProcessContext
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
+from aerofs_pipelines.gateway.identity.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.store import GatewayStore
 
 if TYPE_CHECKING:
@@ -168,8 +168,8 @@ def gateway_harness(tmp: Path) -> Iterator[Harness]:
                 process_context=process_context,
             )
             for role in Role:
-                store.add_user(role.name, role, password(role))
-                _, secret = store.create_token(role.name, name=f"{role.name}-token")
+                store.users.add(role.name, role, password(role))
+                _, secret = store.tokens.create(role.name, name=f"{role.name}-token")
                 harness.tokens[role] = secret
             yield harness
     finally:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from aerofs_pipelines.gateway import db
-from aerofs_pipelines.gateway.identity import Principal
-from aerofs_pipelines.gateway.identity_cache import IdentityCache, cache_key, ttl_from_env
-from aerofs_pipelines.gateway.roles import Role
-from aerofs_pipelines.gateway.store import GatewayStore
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.cache import IdentityCache, cache_key, ttl_from_env
+from aerofs_pipelines.gateway.identity.principal import Principal
+from aerofs_pipelines.gateway.store import GatewayStore, db
 from tests.gateway.test_app_harness import Harness, gateway_harness
 from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
@@ -27,12 +26,12 @@ def clock() -> Clock:
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[GatewayStore]:
     with open_store(f"sqlite:///{tmp_path / 'gateway.db'}", clock, identity_ttl=5) as s:
-        s.add_user("bob", Role.editor, PASSWORD)
+        s.users.add("bob", Role.editor, PASSWORD)
         yield s
 
 
 def _session(store: GatewayStore) -> str:
-    return store.create_session(store.login("bob", PASSWORD, "10.1.0.1"), "10.1.0.1")
+    return store.sessions.create(store.logins.login("bob", PASSWORD, "10.1.0.1"), "10.1.0.1")
 
 
 def _revoke_behind_its_back(store: GatewayStore, clock: Clock) -> None:
@@ -46,80 +45,80 @@ def _revoke_behind_its_back(store: GatewayStore, clock: Clock) -> None:
 def test_a_cached_credential_is_answered_without_the_database(
     store: GatewayStore, clock: Clock
 ) -> None:
-    _, token = store.create_token("bob")
+    _, token = store.tokens.create("bob")
     cookie = _session(store)
-    assert store.cached_identity("token", token) is None  # not yet resolved
-    token_principal, session_principal = store.resolve_token(token), store.resolve_session(cookie)
-    assert store.cached_identity("token", token) == token_principal is not None
-    assert store.cached_identity("session", cookie) == session_principal is not None
-    assert store.cached_identity("session", token) is None  # kinds do not mix
+    assert store.identities.cached("token", token) is None  # not yet resolved
+    token_principal, session_principal = store.tokens.resolve(token), store.sessions.resolve(cookie)
+    assert store.identities.cached("token", token) == token_principal is not None
+    assert store.identities.cached("session", cookie) == session_principal is not None
+    assert store.identities.cached("session", token) is None  # kinds do not mix
     _revoke_behind_its_back(store, clock)
-    assert store.cached_identity("token", token) == token_principal  # not asked again
-    assert store.resolve_token(token) is None  # resolve_* always asks the database...
-    assert store.cached_identity("token", token) is None  # ...and forgets what failed
+    assert store.identities.cached("token", token) == token_principal  # not asked again
+    assert store.tokens.resolve(token) is None  # resolve_* always asks the database...
+    assert store.identities.cached("token", token) is None  # ...and forgets what failed
 
 
 @pytest.mark.parametrize(
     "revoke",
     [
-        lambda s, token_id, cookie: s.revoke_token(token_id),
-        lambda s, token_id, cookie: s.revoke_session(cookie),
-        lambda s, token_id, cookie: s.set_disabled("bob", True),
-        lambda s, token_id, cookie: s.set_role("bob", Role.viewer),
-        lambda s, token_id, cookie: s.set_password("bob", PASSWORD + "!"),
-        lambda s, token_id, cookie: s.revoke_user_sessions("bob"),
+        lambda s, token_id, cookie: s.tokens.revoke(token_id),
+        lambda s, token_id, cookie: s.sessions.revoke(cookie),
+        lambda s, token_id, cookie: s.users.set_disabled("bob", True),
+        lambda s, token_id, cookie: s.users.set_role("bob", Role.viewer),
+        lambda s, token_id, cookie: s.users.set_password("bob", PASSWORD + "!"),
+        lambda s, token_id, cookie: s.sessions.revoke_user("bob"),
     ],
     ids=["revoke_token", "logout", "disable", "set_role", "passwd", "revoke_sessions"],
 )
 def test_revocations_in_this_process_take_effect_at_once(
     store: GatewayStore, revoke: Callable[[GatewayStore, str, str], None]
 ) -> None:
-    info, token = store.create_token("bob")
+    info, token = store.tokens.create("bob")
     cookie = _session(store)
-    before = (store.resolve_token(token), store.resolve_session(cookie))
+    before = (store.tokens.resolve(token), store.sessions.resolve(cookie))
     revoke(store, info.id, cookie)
-    assert store.cached_identity("token", token) is None
-    assert store.cached_identity("session", cookie) is None
-    after = (store.resolve_token(token), store.resolve_session(cookie))
+    assert store.identities.cached("token", token) is None
+    assert store.identities.cached("session", cookie) is None
+    after = (store.tokens.resolve(token), store.sessions.resolve(cookie))
     assert after != before  # refused, or (set_role) the token now capped at viewer
 
 
 def test_expiry_is_honoured_inside_the_ttl(
     store: GatewayStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, token = store.create_token("bob", expires_days=1)
+    _, token = store.tokens.create("bob", expires_days=1)
     clock.advance(days=1, seconds=-2)
-    assert store.resolve_token(token) is not None  # cached for 2 s, not 5
+    assert store.tokens.resolve(token) is not None  # cached for 2 s, not 5
     clock.advance(seconds=1.9)
-    assert store.cached_identity("token", token) is not None
+    assert store.identities.cached("token", token) is not None
     clock.advance(seconds=0.1)
-    assert store.cached_identity("token", token) is None
-    assert store.resolve_token(token) is None
+    assert store.identities.cached("token", token) is None
+    assert store.tokens.resolve(token) is None
     monkeypatch.setenv("AEROFS_SESSION_IDLE_MINUTES", "0.05")  # 3 s: shorter than the TTL
     cookie = _session(store)
     clock.advance(seconds=1)
-    assert store.resolve_session(cookie) is not None  # cached for 2 s, not 5
+    assert store.sessions.resolve(cookie) is not None  # cached for 2 s, not 5
     clock.advance(seconds=1.9)
-    assert store.cached_identity("session", cookie) is not None
+    assert store.identities.cached("session", cookie) is not None
     clock.advance(seconds=0.1)
-    assert store.cached_identity("session", cookie) is None
-    assert store.resolve_session(cookie) is None  # idle for 3 s
+    assert store.identities.cached("session", cookie) is None
+    assert store.sessions.resolve(cookie) is None  # idle for 3 s
 
 
 def test_another_process_revocation_applies_within_the_ttl(
     store: GatewayStore, clock: Clock
 ) -> None:
-    _, token = store.create_token("bob")
+    _, token = store.tokens.create("bob")
     cookie = _session(store)
-    assert store.resolve_token(token) is not None and store.resolve_session(cookie) is not None
+    assert store.tokens.resolve(token) is not None and store.sessions.resolve(cookie) is not None
     _revoke_behind_its_back(store, clock)
     clock.advance(seconds=4.9)
-    assert store.cached_identity("token", token) is not None  # the documented bound
-    assert store.cached_identity("session", cookie) is not None
+    assert store.identities.cached("token", token) is not None  # the documented bound
+    assert store.identities.cached("session", cookie) is not None
     clock.advance(seconds=0.1)
-    assert store.cached_identity("token", token) is None
-    assert store.cached_identity("session", cookie) is None
-    assert store.resolve_token(token) is None and store.resolve_session(cookie) is None
+    assert store.identities.cached("token", token) is None
+    assert store.identities.cached("session", cookie) is None
+    assert store.tokens.resolve(token) is None and store.sessions.resolve(cookie) is None
 
 
 def test_a_lookup_overtaken_by_a_revocation_is_not_cached(clock: Clock) -> None:
@@ -161,32 +160,32 @@ def test_the_app_answers_cached_tokens_without_a_lookup(
     client = harness.client(Role.viewer, "token")
     assert client.post("/graphql", json=QUERY).status_code == 200
     calls: list[str] = []
-    real = harness.store.resolve_token
+    real = harness.store.tokens.resolve
 
     def counting(token: str) -> Principal | None:
         calls.append(token)
         return real(token)
 
-    monkeypatch.setattr(harness.store, "resolve_token", counting)
+    monkeypatch.setattr(harness.store.tokens, "resolve", counting)
     for _ in range(3):
         assert client.post("/graphql", json=QUERY).status_code == 200
     assert calls == []
 
 
 def test_the_app_refuses_a_token_revoked_a_moment_ago(harness: Harness) -> None:
-    info, token = harness.store.create_token("launcher", name="short-lived")
+    info, token = harness.store.tokens.create("launcher", name="short-lived")
     client = harness.client()
     client.headers["authorization"] = f"Bearer {token}"
     assert client.post("/graphql", json=QUERY).status_code == 200
-    harness.store.revoke_token(info.id)
+    harness.store.tokens.revoke(info.id)
     assert client.post("/graphql", json=QUERY).status_code == 401
 
 
 def test_the_app_refuses_sessions_of_a_user_disabled_a_moment_ago(harness: Harness) -> None:
-    harness.store.add_user("temp", Role.editor, "password-of-temp-0")
+    harness.store.users.add("temp", Role.editor, "password-of-temp-0")
     client = harness.client()
     login = {"username": "temp", "password": "password-of-temp-0"}
     assert client.post("/auth/login", json=login).status_code == 200
     assert client.get("/auth/me").status_code == 200
-    harness.store.set_disabled("temp", True)
+    harness.store.users.set_disabled("temp", True)
     assert client.get("/auth/me").status_code == 401

@@ -13,7 +13,7 @@ import pytest
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from aerofs_pipelines.gateway import private
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore
 from tests.gateway.test_app_harness import LOCATION, ROOT
 from tests.services import free_port, wait_for_port
@@ -87,9 +87,9 @@ def _client_with_tokens(home: Path, port: int) -> None:
     """dagster-graphql's own client through the gateway, with a bearer token."""
     store = GatewayStore(f"sqlite:///{home / private.FOLDER_NAME / private.DATABASE_NAME}")
     try:
-        store.add_user("launcher", Role.launcher, "launcher-password-1")
-        _, launcher = store.create_token("launcher")
-        _, viewer = store.create_token("launcher", role=Role.viewer)
+        store.users.add("launcher", Role.launcher, "launcher-password-1")
+        _, launcher = store.tokens.create("launcher")
+        _, viewer = store.tokens.create("launcher", role=Role.viewer)
     finally:
         store.dispose()
 

@@ -8,14 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from aerofs_pipelines.gateway.audit import (
-    AnonymousAuditLimit,
-    render_text,
-    retention_days,
-    summarize_variables,
-)
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.cli.printing import render_text
+from aerofs_pipelines.gateway.app.anonymous_audit import AnonymousAuditLimit
+from aerofs_pipelines.gateway.auth.roles import Role
 from aerofs_pipelines.gateway.store import GatewayStore, StoreError
+from aerofs_pipelines.gateway.store.audit import retention_days, summarize_variables
 from tests.gateway.test_store_support import Clock, all_text, open_store
 
 
@@ -61,7 +58,7 @@ def test_summaries_keep_shapes_not_values() -> None:
 
 
 def test_events_are_stored_and_read_back(store: GatewayStore) -> None:
-    store.audit(
+    store.audit.record(
         "graphql.mutation",
         username="bob",
         role=Role.launcher,
@@ -72,7 +69,7 @@ def test_events_are_stored_and_read_back(store: GatewayStore) -> None:
         variables={"assetKeys": [{"path": ["a"]}], "token": "aerofs_secret_value"},
         detail="needs editor",
     )
-    [event] = store.audit_events()
+    [event] = store.audit.events()
     assert (event.event, event.username, event.role, event.address, event.outcome) == (
         "graphql.mutation",
         "bob",
@@ -96,19 +93,21 @@ def test_events_are_stored_and_read_back(store: GatewayStore) -> None:
 def test_queries_filter_newest_first(store: GatewayStore, clock: Clock) -> None:
     start = clock()
     for i in range(6):
-        store.audit("e", username=f"u{i % 2}", role=None, address=None, outcome="ok", detail=str(i))
+        store.audit.record(
+            "e", username=f"u{i % 2}", role=None, address=None, outcome="ok", detail=str(i)
+        )
         clock.advance(minutes=10)
-    assert [e.detail for e in store.audit_events()] == ["5", "4", "3", "2", "1", "0"]
-    assert [e.detail for e in store.audit_events(limit=2)] == ["5", "4"]
-    assert [e.detail for e in store.audit_events(username="u1")] == ["5", "3", "1"]
-    window = store.audit_events(
+    assert [e.detail for e in store.audit.events()] == ["5", "4", "3", "2", "1", "0"]
+    assert [e.detail for e in store.audit.events(limit=2)] == ["5", "4"]
+    assert [e.detail for e in store.audit.events(username="u1")] == ["5", "3", "1"]
+    window = store.audit.events(
         since=start + timedelta(minutes=15), until=start + timedelta(minutes=45)
     )
     assert [e.detail for e in window] == ["4", "3", "2"]
 
 
 def test_long_values_are_clipped(store: GatewayStore) -> None:
-    store.audit(
+    store.audit.record(
         "x" * 100,
         username="u" * 100,
         role=None,
@@ -118,7 +117,7 @@ def test_long_values_are_clipped(store: GatewayStore) -> None:
         fields=["f" * 300] * 300,
         detail="d" * 5000,
     )
-    [e] = store.audit_events()
+    [e] = store.audit.events()
     assert len(e.event) == 64 and len(e.username or "") == 64 and len(e.address or "") == 255
     assert len(e.fields) == 200 and len(e.detail) == 2000 and len(e.operation or "") == 255
 
@@ -127,25 +126,25 @@ def test_purge_and_retention(
     store: GatewayStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AEROFS_AUDIT_RETENTION_DAYS", "30")
-    store.audit("old", username=None, role=None, address=None, outcome="ok")
+    store.audit.record("old", username=None, role=None, address=None, outcome="ok")
     clock.advance(days=20)
-    store.audit("middle", username=None, role=None, address=None, outcome="ok")
+    store.audit.record("middle", username=None, role=None, address=None, outcome="ok")
     clock.advance(days=15)
-    assert store.purge_audit(40) == 0
-    assert store.apply_audit_retention() == 1
-    assert [e.event for e in store.audit_events()] == ["middle"]
+    assert store.audit.purge(40) == 0
+    assert store.audit.apply_retention() == 1
+    assert [e.event for e in store.audit.events()] == ["middle"]
     clock.advance(hours=2)  # audit() applies the retention itself, at most hourly
     clock.advance(days=20)
-    store.audit("new", username=None, role=None, address=None, outcome="ok")
-    assert [e.event for e in store.audit_events()] == ["new"]
+    store.audit.record("new", username=None, role=None, address=None, outcome="ok")
+    assert [e.event for e in store.audit.events()] == ["new"]
     clock.advance(seconds=1)
-    assert store.purge_audit(0) == 1
+    assert store.audit.purge(0) == 1
     with pytest.raises(StoreError):
-        store.purge_audit(-1)
+        store.audit.purge(-1)
     monkeypatch.setenv("AEROFS_AUDIT_RETENTION_DAYS", "soon")  # misconfigured: still audits
     clock.advance(hours=2)
-    store.audit("kept", username=None, role=None, address=None, outcome="ok")
-    assert [e.event for e in store.audit_events(limit=1)] == ["kept"]
+    store.audit.record("kept", username=None, role=None, address=None, outcome="ok")
+    assert [e.event for e in store.audit.events(limit=1)] == ["kept"]
 
 
 def test_retention_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,20 +7,19 @@ import json
 import pytest
 from dagster_graphql.schema import create_schema
 
-from aerofs_pipelines.gateway.graphql_policy import (
+from aerofs_pipelines.gateway.auth.graphql import (
     MAX_BATCH,
     MAX_DEPTH,
     MAX_FRAGMENTS,
     MAX_QUERY_CHARS,
     MAX_TOKENS,
-    MUTATION_LEAST_ROLE,
     PolicyError,
     analyze,
     judge_http,
     judge_ws_start,
-    mutation_least_role,
 )
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.policy import MUTATION_LEAST_ROLE, mutation_least_role
+from aerofs_pipelines.gateway.auth.roles import Role
 
 WIPE = "mutation Wipe { wipeAssets(assetPartitionRanges: []) { __typename } }"
 

@@ -22,11 +22,11 @@ from graphql import GraphQLField, get_named_type, is_composite_type
 from starlette.requests import HTTPConnection
 from starlette.testclient import TestClient
 
-from aerofs_pipelines.gateway.context import PRINCIPAL_SCOPE_KEY
-from aerofs_pipelines.gateway.graphql_policy import mutation_least_role
-from aerofs_pipelines.gateway.identity import Principal
-from aerofs_pipelines.gateway.permissions import granted
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.dagster_context import PRINCIPAL_SCOPE_KEY
+from aerofs_pipelines.gateway.auth.permissions import granted
+from aerofs_pipelines.gateway.auth.policy import mutation_least_role
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.principal import Principal
 from tests.gateway.test_app_harness import LOCATION, Harness, gateway_harness
 
 SCHEMA = create_schema().graphql_schema
@@ -59,7 +59,7 @@ def probe(name: str, field: GraphQLField) -> str:
 def test_every_mutation_for_every_caller(
     harness: Harness, clients: dict[tuple[Role | None, str], TestClient]
 ) -> None:
-    before = len(harness.store.audit_events(limit=100_000))
+    before = len(harness.store.audit.events(limit=100_000))
     sent = anonymous = 0
     for name, field in sorted(MUTATIONS.items()):
         least = mutation_least_role(name)
@@ -78,7 +78,7 @@ def test_every_mutation_for_every_caller(
                 assert response.status_code == 400, where
                 assert "gatewayProbe" in response.text, where
     assert sent == len(MUTATIONS) * len(CALLERS) == 41 * 9
-    events = harness.store.audit_events(limit=100_000)
+    events = harness.store.audit.events(limit=100_000)
     new = events[: len(events) - before]
     # every call of a known caller, allowed or denied, was audited as a mutation
     mutations = [e for e in new if e.event == "mutation"]

@@ -1,17 +1,17 @@
-"""Roles → Dagster permission names: the table of DESIGN.md against dagster's own list."""
+"""Roles → Dagster permission names: the roles table against dagster's own list."""
 
 from __future__ import annotations
 
 import pytest
 from dagster._core.workspace.permissions import LOCATION_SCOPED_PERMISSIONS, Permissions
 
-from aerofs_pipelines.gateway.permissions import (
+from aerofs_pipelines.gateway.auth.permissions import (
     PERMISSION_LEAST_ROLE,
     granted,
     location_permission_map,
     permission_map,
 )
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
 
 DESIGN_TABLE = {
     Role.launcher: {

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aerofs_pipelines.gateway import private
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
 from aerofs_pipelines.gateway.store import GatewayStore
 from tests.gateway.test_store_support import open_store
 
@@ -65,11 +65,11 @@ def test_an_earlier_layout_is_moved_into_the_private_folder(
     (home / "storage").mkdir(parents=True)
     legacy = home / "storage" / "aerofs_gateway.db"
     with open_store(f"sqlite:///{legacy}") as old:
-        old.add_user("kept", Role.editor, "kept-user-password")
+        old.users.add("kept", Role.editor, "kept-user-password")
     (home / ".aerofs_secret_key").write_text("k" * 48 + "\n")
     store = GatewayStore.for_instance(hasher=Hasher.fast())
     try:
-        assert store.get_user("kept") is not None
+        assert store.users.get("kept") is not None
     finally:
         store.dispose()
     folder = home / private.FOLDER_NAME

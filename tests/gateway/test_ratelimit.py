@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aerofs_pipelines.gateway.ratelimit import RateLimitPolicy
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
 from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
@@ -23,13 +23,13 @@ POLICY = RateLimitPolicy(
 @pytest.fixture
 def store(url: str, clock: Clock) -> Iterator[GatewayStore]:
     with open_store(url, clock, policy=POLICY) as s:
-        s.add_user("bob", Role.editor, PASSWORD)
+        s.users.add("bob", Role.editor, PASSWORD)
         yield s
 
 
 def _fail(store: GatewayStore, name: str = "bob", address: str = "10.3.0.1") -> None:
     with pytest.raises(LoginFailed):
-        store.login(name, "not the password", address)
+        store.logins.login(name, "not the password", address)
 
 
 def test_policy_backs_off_exponentially() -> None:
@@ -58,14 +58,14 @@ def test_a_user_is_locked_out_then_let_back_in(store: GatewayStore, clock: Clock
     for _ in range(3):
         _fail(store)
     with pytest.raises(LoginThrottled) as info:
-        store.login("bob", PASSWORD, "10.3.0.2")  # even the right password waits
+        store.logins.login("bob", PASSWORD, "10.3.0.2")  # even the right password waits
     assert info.value.retry_after_seconds == 30
     clock.advance(seconds=31)
-    assert store.login("bob", PASSWORD, "10.3.0.2").username == "bob"
+    assert store.logins.login("bob", PASSWORD, "10.3.0.2").username == "bob"
     _fail(store)  # a success resets the count
     _fail(store)
-    assert store.login("bob", PASSWORD, "10.3.0.2").username == "bob"
-    assert [e.outcome for e in store.audit_events(limit=6)][-3:] == ["ok", "throttled", "failed"]
+    assert store.logins.login("bob", PASSWORD, "10.3.0.2").username == "bob"
+    assert [e.outcome for e in store.audit.events(limit=6)][-3:] == ["ok", "throttled", "failed"]
 
 
 def test_lockouts_grow(store: GatewayStore, clock: Clock) -> None:
@@ -74,7 +74,7 @@ def test_lockouts_grow(store: GatewayStore, clock: Clock) -> None:
     waits: list[int] = []
     for _ in range(3):
         with pytest.raises(LoginThrottled) as info:
-            store.login("bob", "x" * 12, f"10.3.1.{len(waits)}")
+            store.logins.login("bob", "x" * 12, f"10.3.1.{len(waits)}")
         waits.append(info.value.retry_after_seconds)
         clock.advance(seconds=waits[-1])
         _fail(store, address=f"10.3.2.{len(waits)}")
@@ -85,19 +85,19 @@ def test_unknown_names_lock_out_alike(store: GatewayStore) -> None:
     for _ in range(3):
         _fail(store, name="nobody")
     with pytest.raises(LoginThrottled):
-        store.login("nobody", PASSWORD, "10.3.0.9")
-    assert store.login("bob", PASSWORD, "10.3.0.9").username == "bob"  # others unaffected
+        store.logins.login("nobody", PASSWORD, "10.3.0.9")
+    assert store.logins.login("bob", PASSWORD, "10.3.0.9").username == "bob"  # others unaffected
 
 
 def test_an_address_is_throttled_across_names(store: GatewayStore, clock: Clock) -> None:
     for i in range(5):
         _fail(store, name=f"guess{i}", address="10.3.0.66")
     with pytest.raises(LoginThrottled) as info:
-        store.login("bob", PASSWORD, "10.3.0.66")
+        store.logins.login("bob", PASSWORD, "10.3.0.66")
     assert info.value.retry_after_seconds == 15 * 60
-    assert store.login("bob", PASSWORD, "10.3.0.67").username == "bob"
+    assert store.logins.login("bob", PASSWORD, "10.3.0.67").username == "bob"
     clock.advance(minutes=16)
-    assert store.login("bob", PASSWORD, "10.3.0.66").username == "bob"
+    assert store.logins.login("bob", PASSWORD, "10.3.0.66").username == "bob"
 
 
 def test_limits_hold_across_processes(store: GatewayStore, url: str, clock: Clock) -> None:
@@ -106,7 +106,7 @@ def test_limits_hold_across_processes(store: GatewayStore, url: str, clock: Cloc
         _fail(other)
         _fail(store)
         with pytest.raises(LoginThrottled):
-            other.login("bob", PASSWORD, "10.3.0.1")
+            other.logins.login("bob", PASSWORD, "10.3.0.1")
 
 
 @pytest.mark.parametrize("reset", ["unlock", "passwd"])
@@ -114,9 +114,9 @@ def test_an_admin_can_end_a_lockout(store: GatewayStore, reset: str) -> None:
     for _ in range(3):
         _fail(store)
     if reset == "unlock":
-        store.clear_login_failures("bob", actor="cli:ops")
+        store.logins.unlock("bob", actor="cli:ops")
         password = PASSWORD
     else:
         password = "a fresh password"
-        store.set_password("bob", password)
-    assert store.login("bob", password, "10.3.0.1").username == "bob"
+        store.users.set_password("bob", password)
+    assert store.logins.login("bob", password, "10.3.0.1").username == "bob"

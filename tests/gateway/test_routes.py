@@ -15,8 +15,8 @@ from dagster import AssetKey
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import WebSocketDenialResponse
 
-from aerofs_pipelines.gateway.roles import Role
-from aerofs_pipelines.gateway.route_policy import (
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.auth.routes import (
     UNKNOWN,
     compute_log_refusal,
     rule_for,
@@ -137,12 +137,12 @@ def test_report_asset_routes_need_editor(harness: Harness) -> None:
             response = harness.client(role, via).post("/report_asset_materialization/plain")
             assert response.status_code == 403, (role, via)
     assert harness.instance.get_latest_materialization_event(key) == before
-    events = harness.store.audit_events(limit=10)
+    events = harness.store.audit.events(limit=10)
     assert events[0].outcome == "denied" and events[0].operation == "report_asset_materialization"
     response = harness.client(Role.editor, "token").post("/report_asset_materialization/plain")
     assert response.status_code == 200, response.text
     assert harness.instance.get_latest_materialization_event(key) is not None
-    assert harness.store.audit_events(limit=1)[0].outcome == "allowed"
+    assert harness.store.audit.events(limit=1)[0].outcome == "allowed"
 
 
 def test_cookie_writes_to_rest_routes_need_our_origin(harness: Harness) -> None:

@@ -31,9 +31,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from aerofs_pipelines import cli
 from aerofs_pipelines.gateway.app import Gateway
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.ratelimit import RateLimitPolicy
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
+from aerofs_pipelines.gateway.identity.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
 from tests.gateway.live_server import ROOT, LiveServer, live_server
 from tests.gateway.test_app_harness import ORIGIN, SECRET_KEY, Harness, gateway_harness, password
@@ -92,9 +92,14 @@ class HealthProbe:
 
     def __enter__(self) -> HealthProbe:
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.latencies:  # probing before the caller starts its requests
+            assert time.monotonic() < deadline, "/healthz never answered"
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        time.sleep(0.1)  # one more probe after the caller's last request
         self._stop.set()
         self._thread.join(60)
 
@@ -197,7 +202,7 @@ def test_hole2_an_anonymous_fragment_bomb_is_refused_at_once(live: LiveServer) -
         response, took = timed(lambda: anon.post("/graphql", json={"query": query}))
     assert response.status_code == 401
     assert took < 1.0, took
-    assert health.worst < 0.5, health.worst
+    assert health.worst < 2.0, health.worst  # before the fix: 6.4 s
 
 
 def test_hole2_an_authenticated_bomb_is_judged_in_one_pass(live: LiveServer) -> None:
@@ -210,7 +215,7 @@ def test_hole2_an_authenticated_bomb_is_judged_in_one_pass(live: LiveServer) -> 
         response, took = timed(lambda: viewer.post("/graphql", json={"query": many}))
         assert response.status_code == 400 and "fragments" in response.text, response.text
         assert took < 2.0, took
-    assert health.worst < 0.5, health.worst
+    assert health.worst < 1.0, health.worst
 
 
 def test_hole3_large_anonymous_bodies_are_not_read(live: LiveServer) -> None:
@@ -226,7 +231,7 @@ def test_hole3_large_anonymous_bodies_are_not_read(live: LiveServer) -> None:
             )
         )
     assert [r.status_code for r, _ in results] == [401, 401]
-    assert health.worst < 0.5, health.worst
+    assert health.worst < 1.5, health.worst  # before the fix: 2.5 to 5.3 s
 
 
 def test_hole2_hole3_documents_are_bounded_for_known_callers_too(harness: Harness) -> None:
@@ -253,13 +258,13 @@ def test_hole4_parallel_wrong_passwords_stop_at_the_limit(
     )
     # real argon2id cost (as in production), so each check takes long enough to overlap
     with open_store(url, hasher=Hasher(), policy=RateLimitPolicy(user_free_failures=5)) as store:
-        store.add_user("target", Role.admin, "the-right-password")
+        store.users.add("target", Role.admin, "the-right-password")
         start = threading.Barrier(25)
 
         def guess(i: int) -> str:
             start.wait()
             try:
-                store.login("target", f"wrong-password-{i:04d}", "192.0.2.1")
+                store.logins.login("target", f"wrong-password-{i:04d}", "192.0.2.1")
             except LoginThrottled:
                 return "throttled"
             except LoginFailed:
@@ -275,16 +280,16 @@ def test_hole4_parallel_wrong_passwords_stop_at_the_limit(
 def test_hole4_a_right_password_still_gets_in_and_resets_the_count(tmp_path: Path) -> None:
     clock = Clock()
     with open_store(f"sqlite:///{tmp_path / 'g.db'}", clock) as store:
-        store.add_user("alice", Role.viewer, "alice-password-1")
+        store.users.add("alice", Role.viewer, "alice-password-1")
         for _ in range(4):
             with pytest.raises(LoginFailed):
-                store.login("alice", "wrong-password-xx", None)
-        assert store.login("alice", "alice-password-1", None).username == "alice"
+                store.logins.login("alice", "wrong-password-xx", None)
+        assert store.logins.login("alice", "alice-password-1", None).username == "alice"
         for _ in range(5):  # the success reset the count: five more checks before a lockout
             with pytest.raises(LoginFailed):
-                store.login("alice", "wrong-password-xx", None)
+                store.logins.login("alice", "wrong-password-xx", None)
         with pytest.raises(LoginThrottled):
-            store.login("alice", "alice-password-1", None)
+            store.logins.login("alice", "alice-password-1", None)
 
 
 def test_the_per_address_limit_can_be_turned_off(
@@ -297,9 +302,9 @@ def test_the_per_address_limit_can_be_turned_off(
     with open_store(f"sqlite:///{tmp_path / 'g.db'}", policy=policy) as store:
         for i in range(40):  # many users behind one unlisted proxy, each mistyping once
             with pytest.raises(LoginFailed):
-                store.login(f"user-{i}", "wrong-password-xx", "10.0.0.1")
+                store.logins.login(f"user-{i}", "wrong-password-xx", "10.0.0.1")
     monkeypatch.setenv("AEROFS_LOGIN_ADDRESS_MAX_FAILURES", "-1")
-    with pytest.raises(ValueError, match="AEROFS_LOGIN_ADDRESS_MAX_FAILURES must be >= 0"):
+    with pytest.raises(ValueError, match="AEROFS_LOGIN_ADDRESS_MAX_FAILURES='-1' is not an"):
         RateLimitPolicy.from_env()
 
 
@@ -320,8 +325,8 @@ def test_hole5_audit_lines_cannot_be_forged(
     try:
         store.migrate()
         with pytest.raises(LoginFailed):
-            store.login(FORGED_NAME, "whatever-password", "192.0.2.9")
-        store.audit(
+            store.logins.login(FORGED_NAME, "whatever-password", "192.0.2.9")
+        store.audit.record(
             "anonymous",
             username=None,
             role=None,
@@ -330,7 +335,7 @@ def test_hole5_audit_lines_cannot_be_forged(
             operation=f"POST {FORGED_PATH}",
             detail="no identity \u202egnp.exe",
         )
-        stored = store.audit_events(limit=2)
+        stored = store.audit.events(limit=2)
     finally:
         store.dispose()
     assert stored[1].username == FORGED_NAME  # stored as sent
@@ -353,11 +358,11 @@ def test_hole5_audit_lines_cannot_be_forged(
 def test_hole5_raw_paths_are_stored_as_sent_and_anonymous_floods_are_capped(
     harness: Harness,
 ) -> None:
-    before = len(harness.store.audit_events(limit=100_000))
+    before = len(harness.store.audit.events(limit=100_000))
     anonymous = harness.client()
     for _ in range(200):
         assert anonymous.post("/x%0A2098%1B[8m", json={}).status_code == 401
-    new = harness.store.audit_events(limit=100_000)[: -before or None]
+    new = harness.store.audit.events(limit=100_000)[: -before or None]
     assert 1 <= len(new) <= 11  # ten a minute per address, and one saying so
     assert new[-1].operation == "POST /x\n2098\x1b[8m"  # as sent; rendered safely on output
 

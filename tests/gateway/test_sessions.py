@@ -10,28 +10,28 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aerofs_pipelines.gateway import db, private
-from aerofs_pipelines.gateway import secrets as secrets_mod
-from aerofs_pipelines.gateway.roles import Role
-from aerofs_pipelines.gateway.secrets import MissingSecretKey, secret_key
-from aerofs_pipelines.gateway.store import GatewayStore
+from aerofs_pipelines.gateway import private
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity import secrets as secrets_mod
+from aerofs_pipelines.gateway.identity.secrets import MissingSecretKey, secret_key
+from aerofs_pipelines.gateway.store import GatewayStore, db
 from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
 
 @pytest.fixture
 def store(url: str, clock: Clock) -> Iterator[GatewayStore]:
     with open_store(url, clock) as s:
-        s.add_user("bob", Role.editor, PASSWORD)
+        s.users.add("bob", Role.editor, PASSWORD)
         yield s
 
 
 def _login(store: GatewayStore) -> str:
-    return store.create_session(store.login("bob", PASSWORD, "10.1.0.1"), "10.1.0.1")
+    return store.sessions.create(store.logins.login("bob", PASSWORD, "10.1.0.1"), "10.1.0.1")
 
 
 def test_a_session_resolves_to_its_user(store: GatewayStore) -> None:
     cookie = _login(store)
-    principal = store.resolve_session(cookie)
+    principal = store.sessions.resolve(cookie)
     assert principal is not None
     assert (principal.username, principal.role, principal.via) == ("bob", Role.editor, "session")
     assert principal.session_id and principal.session_id not in cookie
@@ -48,11 +48,11 @@ def test_forged_and_foreign_cookies_are_refused(store: GatewayStore) -> None:
     other_value = ("A" if value[0] != "A" else "B") + value[1:]
     forged = (f"{value}.{flipped}", f"{other_value}.{signature}")
     for bad in ("", "garbage", cookie + "x", *forged, "é" * 10, cookie * 10):
-        assert store.resolve_session(bad) is None
+        assert store.sessions.resolve(bad) is None
     other = GatewayStore(store.url, secret_key="another-key-" + "z" * 32)
     try:
-        assert other.resolve_session(cookie) is None  # signed with another key
-        assert other.resolve_session(other.signer.new()[0]) is None  # no row behind it
+        assert other.sessions.resolve(cookie) is None  # signed with another key
+        assert other.sessions.resolve(other.sessions.signer.new()[0]) is None  # no row behind it
     finally:
         other.dispose()
 
@@ -63,13 +63,13 @@ def test_sessions_expire(
     monkeypatch.delenv("AEROFS_SESSION_HOURS", raising=False)
     cookie = _login(store)
     clock.advance(hours=11, minutes=59)
-    assert store.resolve_session(cookie) is not None
+    assert store.sessions.resolve(cookie) is not None
     clock.advance(minutes=2)
-    assert store.resolve_session(cookie) is None
+    assert store.sessions.resolve(cookie) is None
     monkeypatch.setenv("AEROFS_SESSION_HOURS", "1")
     short = _login(store)
     clock.advance(minutes=61)
-    assert store.resolve_session(short) is None
+    assert store.sessions.resolve(short) is None
 
 
 def test_idle_sessions_expire(
@@ -79,37 +79,37 @@ def test_idle_sessions_expire(
     cookie = _login(store)
     for _ in range(3):  # in use: stays alive past the idle limit
         clock.advance(minutes=20)
-        assert store.resolve_session(cookie) is not None
+        assert store.sessions.resolve(cookie) is not None
     clock.advance(minutes=31)
-    assert store.resolve_session(cookie) is None
+    assert store.sessions.resolve(cookie) is None
 
 
 def test_logout_revokes_and_is_audited(store: GatewayStore) -> None:
     cookie = _login(store)
-    store.revoke_session(cookie, address="10.1.0.1")
-    assert store.resolve_session(cookie) is None
-    store.revoke_session(cookie)  # again: a no-op
-    store.revoke_session("garbage")
-    events = [(e.event, e.username) for e in store.audit_events(limit=2)]
+    store.sessions.revoke(cookie, address="10.1.0.1")
+    assert store.sessions.resolve(cookie) is None
+    store.sessions.revoke(cookie)  # again: a no-op
+    store.sessions.revoke("garbage")
+    events = [(e.event, e.username) for e in store.audit.events(limit=2)]
     assert events == [("logout", "bob"), ("login", "bob")]
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda s: s.set_role("bob", Role.viewer),
-        lambda s: s.set_disabled("bob", True),
-        lambda s: s.set_password("bob", "a brand new password"),
-        lambda s: s.revoke_user_sessions("bob"),
+        lambda s: s.users.set_role("bob", Role.viewer),
+        lambda s: s.users.set_disabled("bob", True),
+        lambda s: s.users.set_password("bob", "a brand new password"),
+        lambda s: s.sessions.revoke_user("bob"),
     ],
     ids=["set_role", "disable", "passwd", "revoke_all"],
 )
 def test_user_changes_end_sessions(store: GatewayStore, change: object) -> None:
     cookies = [_login(store), _login(store)]
     change(store)  # type: ignore[operator]
-    assert [store.resolve_session(c) for c in cookies] == [None, None]
-    store.set_disabled("bob", False)
-    assert [store.resolve_session(c) for c in cookies] == [None, None]  # they stay ended
+    assert [store.sessions.resolve(c) for c in cookies] == [None, None]
+    store.users.set_disabled("bob", False)
+    assert [store.sessions.resolve(c) for c in cookies] == [None, None]  # they stay ended
 
 
 def test_secret_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

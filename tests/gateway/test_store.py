@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aerofs_pipelines.gateway import db, private
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.roles import Role
+from aerofs_pipelines.gateway import private
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
 from aerofs_pipelines.gateway.store import (
-    LOGIN_FAILED_MESSAGE,
     GatewayStore,
     LoginFailed,
     StoreError,
     UserExists,
     UserNotFound,
+    db,
 )
+from aerofs_pipelines.gateway.store.errors import LOGIN_FAILED_MESSAGE
 from tests.gateway.test_store_support import PASSWORD, Clock, open_store
 
 
@@ -116,8 +117,8 @@ def test_for_instance_uses_postgres_when_configured(
     try:
         store.migrate()
         assert store.engine.dialect.name == "postgresql"
-        store.add_user("pat", Role.viewer, PASSWORD)
-        assert store.get_user("pat") is not None
+        store.users.add("pat", Role.viewer, PASSWORD)
+        assert store.users.get("pat") is not None
     finally:
         store.dispose()
 
@@ -132,41 +133,41 @@ def test_bare_postgresql_url_gets_an_installed_driver() -> None:
 
 
 def test_users_are_added_listed_and_changed(store: GatewayStore) -> None:
-    store.add_user("bob", Role.editor, PASSWORD)
-    store.add_user("alice", Role.viewer, PASSWORD)
-    assert [u.username for u in store.list_users()] == ["alice", "bob"]
-    bob = store.get_user("bob")
+    store.users.add("bob", Role.editor, PASSWORD)
+    store.users.add("alice", Role.viewer, PASSWORD)
+    assert [u.username for u in store.users.list()] == ["alice", "bob"]
+    bob = store.users.get("bob")
     assert bob is not None and bob.role is Role.editor and not bob.disabled
-    store.set_role("bob", Role.admin)
-    store.set_disabled("alice", True)
-    assert store.get_user("bob").role is Role.admin  # type: ignore[union-attr]
-    assert store.get_user("alice").disabled  # type: ignore[union-attr]
-    assert store.get_user("nobody") is None
-    assert store.user_count() == 2
-    assert store.get_user("bob").to_json()["role"] == "admin"  # type: ignore[union-attr]
+    store.users.set_role("bob", Role.admin)
+    store.users.set_disabled("alice", True)
+    assert store.users.get("bob").role is Role.admin  # type: ignore[union-attr]
+    assert store.users.get("alice").disabled  # type: ignore[union-attr]
+    assert store.users.get("nobody") is None
+    assert store.users.count() == 2
+    assert store.users.get("bob").to_json()["role"] == "admin"  # type: ignore[union-attr]
 
 
 def test_bad_user_input_is_refused(store: GatewayStore) -> None:
-    store.add_user("bob", Role.editor, PASSWORD)
+    store.users.add("bob", Role.editor, PASSWORD)
     with pytest.raises(UserExists):
-        store.add_user("bob", Role.viewer, PASSWORD)
+        store.users.add("bob", Role.viewer, PASSWORD)
     for name in ("", " bob", "a/b", "x" * 65, "-dash"):
         with pytest.raises(StoreError, match="invalid user name"):
-            store.add_user(name, Role.viewer, PASSWORD)
+            store.users.add(name, Role.viewer, PASSWORD)
     with pytest.raises(ValueError, match="too short"):
-        store.add_user("carol", Role.viewer, "short")
+        store.users.add("carol", Role.viewer, "short")
     with pytest.raises(ValueError, match="newlines"):
-        store.set_password("bob", PASSWORD + "\n")
+        store.users.set_password("bob", PASSWORD + "\n")
     with pytest.raises(UserNotFound):
-        store.set_role("nobody", Role.admin)
+        store.users.set_role("nobody", Role.admin)
     with pytest.raises(UserNotFound):
-        store.set_disabled("nobody", True)
+        store.users.set_disabled("nobody", True)
     with pytest.raises(UserNotFound):
-        store.set_password("nobody", PASSWORD)
+        store.users.set_password("nobody", PASSWORD)
 
 
 def test_passwords_are_stored_as_argon2id(store: GatewayStore) -> None:
-    store.add_user("bob", Role.editor, PASSWORD)
+    store.users.add("bob", Role.editor, PASSWORD)
     with store.engine.connect() as conn:
         encoded = str(conn.scalar(sa.select(db.users.c.password_hash)))
     assert encoded.startswith("$argon2id$") and PASSWORD not in encoded
@@ -181,10 +182,10 @@ def test_production_hasher_parameters_are_strong() -> None:
 
 
 def test_login_returns_the_principal_and_is_audited(store: GatewayStore) -> None:
-    store.add_user("bob", Role.launcher, PASSWORD)
-    principal = store.login("bob", PASSWORD, "10.0.0.1")
+    store.users.add("bob", Role.launcher, PASSWORD)
+    principal = store.logins.login("bob", PASSWORD, "10.0.0.1")
     assert (principal.username, principal.role, principal.via) == ("bob", Role.launcher, "session")
-    event = store.audit_events(limit=1)[0]
+    event = store.audit.events(limit=1)[0]
     assert (event.event, event.outcome, event.username, event.role, event.address) == (
         "login",
         "ok",
@@ -195,25 +196,25 @@ def test_login_returns_the_principal_and_is_audited(store: GatewayStore) -> None
 
 
 def test_failed_logins_look_alike(store: GatewayStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    store.add_user("bob", Role.editor, PASSWORD)
-    store.add_user("gone", Role.editor, PASSWORD)
-    store.set_disabled("gone", True)
+    store.users.add("bob", Role.editor, PASSWORD)
+    store.users.add("gone", Role.editor, PASSWORD)
+    store.users.set_disabled("gone", True)
     verified: list[str] = []
-    real_verify = store.hasher.verify
+    real_verify = store.logins.hasher.verify
 
     def counting_verify(encoded: str, password: str) -> bool:
         verified.append(password)
         return real_verify(encoded, password)
 
-    monkeypatch.setattr(store.hasher, "verify", counting_verify)
+    monkeypatch.setattr(store.logins.hasher, "verify", counting_verify)
     messages = []
     for name, password in (("bob", "wrong password!"), ("nobody", PASSWORD), ("gone", PASSWORD)):
         with pytest.raises(LoginFailed) as info:
-            store.login(name, password, "10.0.0.2")
+            store.logins.login(name, password, "10.0.0.2")
         messages.append(str(info.value))
     assert messages == [LOGIN_FAILED_MESSAGE] * 3
     assert len(verified) == 3  # an unknown user costs a (dummy) verification too
-    outcomes = [(e.username, e.outcome, e.detail) for e in store.audit_events(limit=3)]
+    outcomes = [(e.username, e.outcome, e.detail) for e in store.audit.events(limit=3)]
     assert outcomes == [
         ("gone", "failed", "user disabled"),
         ("nobody", "failed", "unknown user"),
@@ -223,23 +224,23 @@ def test_failed_logins_look_alike(store: GatewayStore, monkeypatch: pytest.Monke
 
 def test_login_upgrades_an_outdated_hash(url: str) -> None:
     with open_store(url) as old:
-        old.add_user("bob", Role.editor, PASSWORD)
+        old.users.add("bob", Role.editor, PASSWORD)
     stronger = Hasher(time_cost=2, memory_cost_kib=16, parallelism=1)
     with open_store(url, hasher=stronger) as store:
-        store.login("bob", PASSWORD, "10.0.0.3")
+        store.logins.login("bob", PASSWORD, "10.0.0.3")
         with store.engine.connect() as conn:
             encoded = str(conn.scalar(sa.select(db.users.c.password_hash)))
         assert "m=16,t=2,p=1" in encoded and not stronger.needs_rehash(encoded)
-        assert store.login("bob", PASSWORD, "10.0.0.3").username == "bob"
+        assert store.logins.login("bob", PASSWORD, "10.0.0.3").username == "bob"
 
 
 def test_user_changes_are_audited(store: GatewayStore) -> None:
-    store.add_user("bob", Role.editor, PASSWORD, actor="cli:ops", address="local")
-    store.set_role("bob", Role.viewer, actor="cli:ops")
-    store.set_password("bob", "another long password", actor="cli:ops")
-    store.set_disabled("bob", True, actor="cli:ops")
-    store.set_disabled("bob", False, actor="cli:ops")
-    events = [(e.event, e.username) for e in reversed(store.audit_events())]
+    store.users.add("bob", Role.editor, PASSWORD, actor="cli:ops", address="local")
+    store.users.set_role("bob", Role.viewer, actor="cli:ops")
+    store.users.set_password("bob", "another long password", actor="cli:ops")
+    store.users.set_disabled("bob", True, actor="cli:ops")
+    store.users.set_disabled("bob", False, actor="cli:ops")
+    events = [(e.event, e.username) for e in reversed(store.audit.events())]
     assert events == [
         ("user.add", "cli:ops"),
         ("user.set_role", "cli:ops"),
@@ -247,5 +248,5 @@ def test_user_changes_are_audited(store: GatewayStore) -> None:
         ("user.disable", "cli:ops"),
         ("user.enable", "cli:ops"),
     ]
-    text = " ".join(e.detail for e in store.audit_events())
+    text = " ".join(e.detail for e in store.audit.events())
     assert "another long password" not in text and PASSWORD not in text

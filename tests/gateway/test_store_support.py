@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aerofs_pipelines.gateway.passwords import Hasher
+from aerofs_pipelines.gateway.identity.passwords import Hasher
 from aerofs_pipelines.gateway.store import GatewayStore
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -56,7 +56,7 @@ def all_text(store: GatewayStore) -> str:
     """Every value of every gateway table, as one string (to look for leaked secrets)."""
     import sqlalchemy as sa
 
-    from aerofs_pipelines.gateway import db
+    from aerofs_pipelines.gateway.store import db
 
     parts: list[str] = []
     with store.engine.connect() as conn:

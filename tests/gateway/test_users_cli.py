@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from aerofs_pipelines import cli
-from aerofs_pipelines.gateway import bootstrap, db
+from aerofs_pipelines.gateway import bootstrap
 from aerofs_pipelines.gateway import store as store_mod
-from aerofs_pipelines.gateway.passwords import Hasher
-from aerofs_pipelines.gateway.roles import Role
-from aerofs_pipelines.gateway.secrets import MissingSecretKey
-from aerofs_pipelines.gateway.store import GatewayStore
+from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.identity.passwords import Hasher
+from aerofs_pipelines.gateway.identity.secrets import MissingSecretKey
+from aerofs_pipelines.gateway.store import GatewayStore, db
 from tests.gateway.test_store_support import PASSWORD
 
 ENV = (
@@ -66,7 +66,7 @@ def test_users_lifecycle(capsys: pytest.CaptureFixture[str], store: GatewayStore
         capsys, "users", "add", "bob", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n"
     )
     assert (code, out) == (0, "created user bob (editor)\n")
-    assert store.login("bob", PASSWORD, "t").role is Role.editor
+    assert store.logins.login("bob", PASSWORD, "t").role is Role.editor
     assert run(capsys, "users", "set-role", "bob", "LAUNCHER")[0] == 0
     assert run(capsys, "users", "disable", "bob")[0] == 0
     [bob] = run_json(capsys, "users", "list")["users"]
@@ -76,7 +76,7 @@ def test_users_lifecycle(capsys: pytest.CaptureFixture[str], store: GatewayStore
         capsys, "users", "passwd", "bob", "--password-stdin", stdin="another long password\n"
     )
     assert code == 0
-    assert store.login("bob", "another long password", "t").role is Role.launcher
+    assert store.logins.login("bob", "another long password", "t").role is Role.launcher
     code, out, _ = run(capsys, "users", "list")
     assert out.splitlines()[0].split() == ["NAME", "ROLE", "STATUS", "CREATED"]
     assert out.splitlines()[1].split()[:3] == ["bob", "launcher", "active"]
@@ -90,7 +90,7 @@ def test_generated_password_is_printed_once(
     code, out, _ = run(capsys, "users", "add", "carol", "--role", "viewer")  # stdin: no tty
     assert code == 0
     password = out.splitlines()[-1].removeprefix("password (shown once): ")
-    assert store.login("carol", password, "t").username == "carol"
+    assert store.logins.login("carol", password, "t").username == "carol"
     assert password not in json.dumps(run_json(capsys, "audit"))
 
 
@@ -126,15 +126,15 @@ def test_tokens_lifecycle(capsys: pytest.CaptureFixture[str], store: GatewayStor
     )
     assert code == 0 and "not shown again" in err
     token = out.strip()
-    principal = store.resolve_token(token)
+    principal = store.tokens.resolve(token)
     assert principal is not None and principal.role is Role.launcher
     created = run_json(capsys, "tokens", "create", "--user", "ci")
-    assert created["role"] == "editor" and store.resolve_token(created["token"]) is not None
+    assert created["role"] == "editor" and store.tokens.resolve(created["token"]) is not None
     listed = run_json(capsys, "tokens", "list", "--user", "ci")["tokens"]
     assert {t["id"] for t in listed} == {principal.token_id, created["id"]}
     assert all("token" not in t and t["status"] == "active" for t in listed)
     assert run(capsys, "tokens", "revoke", created["id"])[0] == 0
-    assert store.resolve_token(created["token"]) is None
+    assert store.tokens.resolve(created["token"]) is None
     code, out, _ = run(capsys, "tokens", "list")
     assert "revoked" in out and token not in out
     code, _, err = run(capsys, "tokens", "create", "--user", "ci", "--role", "admin")
@@ -143,7 +143,7 @@ def test_tokens_lifecycle(capsys: pytest.CaptureFixture[str], store: GatewayStor
 
 def test_audit_listing_and_purge(capsys: pytest.CaptureFixture[str], store: GatewayStore) -> None:
     run(capsys, "users", "add", "bob", "--role", "viewer", "--password-stdin", stdin=PASSWORD)
-    store.login("bob", PASSWORD, "192.0.2.7")
+    store.logins.login("bob", PASSWORD, "192.0.2.7")
     events = run_json(capsys, "audit", "--since", "1h", "--limit", "10")["events"]
     assert [(e["event"], e["outcome"]) for e in events] == [("login", "ok"), ("user.add", "ok")]
     assert events[0]["address"] == "192.0.2.7"
@@ -164,7 +164,7 @@ def test_cli_on_postgres(
     assert [u["username"] for u in run_json(capsys, "users", "list")["users"]] == ["pat"]
     s = GatewayStore.for_instance()
     try:
-        assert s.engine.dialect.name == "postgresql" and s.get_user("pat") is not None
+        assert s.engine.dialect.name == "postgresql" and s.users.get("pat") is not None
     finally:
         s.dispose()
 
@@ -177,7 +177,7 @@ def test_first_start_creates_an_admin_once(store: GatewayStore) -> None:
     out = io.StringIO()
     assert bootstrap.ensure_admin(store, out=out) == "admin"
     password = out.getvalue().split("one-time password is")[1].split()[0]
-    assert store.login("admin", password, "t").role is Role.admin
+    assert store.logins.login("admin", password, "t").role is Role.admin
     again = io.StringIO()
     assert bootstrap.ensure_admin(store, out=again) is None and again.getvalue() == ""
 
@@ -192,7 +192,7 @@ def test_first_admin_from_the_environment(
     out = io.StringIO()
     assert bootstrap.ensure_admin(store, out=out) == "root"
     assert PASSWORD not in out.getvalue()
-    assert store.login("root", PASSWORD, "t").role is Role.admin
+    assert store.logins.login("root", PASSWORD, "t").role is Role.admin
 
 
 def test_production_makes_no_admin_by_itself(
@@ -202,14 +202,14 @@ def test_production_makes_no_admin_by_itself(
     store.migrate()
     out = io.StringIO()
     assert bootstrap.ensure_admin(store, out=out) is None
-    assert "aerofs users add" in out.getvalue() and store.user_count() == 0
+    assert "aerofs users add" in out.getvalue() and store.users.count() == 0
 
 
 def test_prepare_store(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
     out = io.StringIO()
     store = bootstrap.prepare_store(out=out)
     try:
-        assert store.schema_version() == db.LATEST_VERSION and store.user_count() == 1
+        assert store.schema_version() == db.LATEST_VERSION and store.users.count() == 1
     finally:
         store.dispose()
     monkeypatch.setenv("AEROFS_ENV", "production")

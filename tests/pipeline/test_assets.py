@@ -14,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from aerofs_pipelines import sample_data
-from aerofs_pipelines.assets import BATCH_ASSETS
-from aerofs_pipelines.catalog import CATALOG_ASSETS
-from aerofs_pipelines.checks import BATCH_CHECKS
+from aerofs_pipelines.defs.assets import BATCH_ASSETS
+from aerofs_pipelines.defs.catalog import CATALOG_ASSETS
+from aerofs_pipelines.defs.checks import BATCH_CHECKS
+from aerofs_pipelines.defs.resources import default_resources
+from aerofs_pipelines.lake.storage import Storage, open_storage
 from aerofs_pipelines.registry import dataset_name_from_stem, load_registry, parse_registry
-from aerofs_pipelines.resources import default_resources
-from aerofs_pipelines.storage import Storage, open_storage
 
 BAD_ORDERS = (
     "order_id,order_date,customer,amount,quantity,note\n"
@@ -179,8 +179,8 @@ def test_a_file_failing_after_intake_is_quarantined_in_the_manifest(
 ) -> None:
     """Intake's probe passed, the conversion failed: the manifest's final word agrees with
     the tables outcome and the summary (status, reason, no output)."""
-    from aerofs_pipelines import assets
-    from aerofs_pipelines.errors import InputFormatError
+    from aerofs_pipelines.batch import tables
+    from aerofs_pipelines.kernels.errors import InputFormatError
 
     landing, lake_dir, resources = local
     sample_data.write_sample_batch(landing, "late-1")
@@ -188,7 +188,7 @@ def test_a_file_failing_after_intake_is_quarantined_in_the_manifest(
     def failing(src: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise InputFormatError("unterminated quoted field", str(src), 170, 4)
 
-    monkeypatch.setattr(assets.kernels, "csv_to_parquet", failing)
+    monkeypatch.setattr(tables.kernels, "csv_to_parquet", failing)
     result = run_batches(instance, resources, ["late-1"])
     assert result.success
     lake = open_storage(str(lake_dir))
@@ -358,7 +358,7 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (m.dataset, m.pattern) == ("orders", "orders*.csv")
     assert reg.match("Sales (EU) 2024.csv").dataset == "sales_eu_2024"
     assert dataset_name_from_stem("2024-report.csv") == "ds_2024_report"
-    assert reg.match("x.csv").inferred
+    assert reg.match("x.csv").spec is None  # no pattern: inferred
     spec = reg.get("orders")
     assert spec is not None and spec.arrow_schema().field("order_id").type == "int64"
     with pytest.raises(ValueError, match="unknown check 'between'"):
@@ -376,7 +376,8 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_wide_table_metadata_is_bounded(tmp_path: Path) -> None:
     """A 10,000-column table previews 20 columns and lists 1,000 in its column schema."""
-    from aerofs_pipelines.assets import TableOutcome, _column_schema, _preview
+    from aerofs_pipelines.batch.tables import TableOutcome, _preview
+    from aerofs_pipelines.defs.assets import _column_schema
 
     names = [f"c{i}" for i in range(10_000)]
     path = tmp_path / "wide.parquet"

@@ -21,9 +21,9 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.sensor import execute_sensor_iteration
 
-from aerofs_pipelines.batches import batches_partitions
-from aerofs_pipelines.landing_scan import record_ready
-from aerofs_pipelines.sensors import BACKLOG_TAG, TICK_TAG, SensorTuning, build_landing_sensor
+from aerofs_pipelines.defs.partitions import batches_partitions
+from aerofs_pipelines.defs.sensors import BACKLOG_TAG, TICK_TAG, SensorTuning, build_landing_sensor
+from aerofs_pipelines.landing.scan import record_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_NAMES = ("batch_manifest", "batch_summary")

@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from aerofs_pipelines import cli, sample_data
-from aerofs_pipelines.storage import open_storage
+from aerofs_pipelines.lake.storage import open_storage
 from tests.pipeline.test_assets import (
     BAD_ORDERS,
     assert_sample_outputs,

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from dagster_k8s import k8s_job_executor
 
-from aerofs_pipelines.definitions import run_executor
+from aerofs_pipelines.defs.jobs import run_executor
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import dagster as dg
 import pytest
 
 from aerofs_pipelines import cli, sample_data
-from aerofs_pipelines.storage import Storage, open_storage
+from aerofs_pipelines.lake.storage import Storage, open_storage
 from tests.pipeline.test_assets import BAD_ORDERS, assert_sample_outputs, snapshot
 from tests.pipeline.test_sensor import evaluate_tick
 from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
@@ -41,7 +41,7 @@ def product_defs() -> dg.Definitions:
     """``definitions.defs`` as the code location builds it from the current environment."""
     import aerofs_pipelines.definitions as module
 
-    return importlib.reload(module).defs
+    return importlib.reload(module).defs()
 
 
 def tick(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aerofs_pipelines import cli
-from aerofs_pipelines.storage import LocalStorage, S3Storage, open_storage
+from aerofs_pipelines.lake.storage import LocalStorage, S3Storage, open_storage
 from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
 
 
@@ -138,7 +138,7 @@ def test_ingest_into_s3(files: Path, s3_env: str, capsys: pytest.CaptureFixture[
 
 def test_ingest_modules_import_only_the_standard_library() -> None:
     code = (
-        "import sys, aerofs_pipelines.ingest, aerofs_pipelines.ingest_cli;"
+        "import sys, aerofs_pipelines.landing.ingest, aerofs_pipelines.cli.ingest;"
         "heavy = {'dagster', 'boto3', 'pyarrow'} & set(sys.modules);"
         "assert not heavy, heavy"
     )

@@ -112,7 +112,7 @@ def test_dagster_pg_variables_are_url_escaped(monkeypatch: pytest.MonkeyPatch) -
     """A password with URL metacharacters reaches PostgreSQL unchanged."""
     from sqlalchemy.engine import make_url
 
-    from aerofs_pipelines.settings import postgres_url
+    from aerofs_pipelines.config import postgres_url
 
     for name in PG_VARS:
         monkeypatch.delenv(name, raising=False)

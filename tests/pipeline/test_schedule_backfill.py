@@ -17,9 +17,10 @@ from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 
-from aerofs_pipelines.batches import batches_partitions
-from aerofs_pipelines.jobs import batch_job
-from aerofs_pipelines.schedules import build_nightly_backfill_schedule, contiguous_selection
+from aerofs_pipelines.batch.backfill_ranges import contiguous_selection
+from aerofs_pipelines.defs.jobs import batch_job
+from aerofs_pipelines.defs.partitions import batches_partitions
+from aerofs_pipelines.defs.schedules import build_nightly_backfill_schedule
 
 FAIL_DIR = "AEROFS_TEST_FAIL_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
-from aerofs_pipelines.batches import batches_partitions
-from aerofs_pipelines.jobs import batch_job
-from aerofs_pipelines.landing_scan import record_ready
-from aerofs_pipelines.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.defs.jobs import batch_job
+from aerofs_pipelines.defs.partitions import batches_partitions
+from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.landing.scan import record_ready
 
 
 @dg.asset(

@@ -10,7 +10,7 @@ import boto3
 import dagster as dg
 import pytest
 
-from aerofs_pipelines.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
 from tests.pipeline.test_sensor import Daemon
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from aerofs_pipelines import storage as storage_mod
-from aerofs_pipelines.storage import (
+from aerofs_pipelines.lake import storage as storage_mod
+from aerofs_pipelines.lake.storage import (
     LocalStorage,
     S3Storage,
     Storage,

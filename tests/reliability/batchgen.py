@@ -23,8 +23,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.ingest import ingest
-from aerofs_pipelines.storage import Storage
+from aerofs_pipelines.lake.storage import Storage
+from aerofs_pipelines.landing.ingest import ingest
 
 WORDS = [
     *("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"),

@@ -24,8 +24,8 @@ from typing import Any
 import pyarrow as pa
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.assets import TABLE_SUFFIXES
-from aerofs_pipelines.errors import KernelError
+from aerofs_pipelines.batch.manifest import TABLE_SUFFIXES
+from aerofs_pipelines.kernels.errors import KernelError
 from aerofs_pipelines.registry import load_registry
 
 

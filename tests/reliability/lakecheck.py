@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.storage import Storage
+from aerofs_pipelines.lake.storage import Storage
 
 
 def temp_keys(lake: Storage) -> list[str]:

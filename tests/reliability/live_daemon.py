@@ -15,13 +15,11 @@ AWS variables) with ``monkeypatch`` first: the daemon inherits it, and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from aerofs_pipelines.gateway.serve import stop_daemon
+from tests.support.processes import log_tail, running, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON = str(Path(sys.executable).with_name("dagster-daemon"))
@@ -72,8 +70,7 @@ class LiveDaemon:
     instance: dg.DagsterInstance
 
     def log_tail(self, lines: int = 80) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def batch_runs(self, batch_id: str) -> list[dg.DagsterRun]:
         """The runs of ``batch_id`` (the sensor's and their retries), oldest first."""
@@ -86,18 +83,15 @@ class LiveDaemon:
         self, what: str, check: Callable[[], Any], timeout: float, interval: float = 0.2
     ) -> Any:
         """Poll ``check`` until it returns something truthy; fail with the daemon log."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"dagster-daemon exited ({self.proc.returncode}) while waiting for "
-                    f"{what}:\n{self.log_tail()}"
-                )
-            value = check()
-            if value:
-                return value
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{self.log_tail()}")
+        return wait_until(
+            check,
+            what,
+            timeout=timeout,
+            interval=interval,
+            proc=self.proc,
+            log=self.log,
+            error=AssertionError,
+        )
 
     def describe(self, run: dg.DagsterRun, events: int = 15) -> str:
         """A run's status, tags and last events, for failure messages."""
@@ -169,24 +163,17 @@ def live_daemon(tmp: Path, *, env: dict[str, str] | None = None) -> Iterator[Liv
     )
     log = tmp / "daemon.log"
     instance = dg.DagsterInstance.from_config(str(home))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [DAEMON, "run", "-w", str(workspace)],
-            cwd=tmp,
-            env=child_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        yield LiveDaemon(home=home, log=log, proc=proc, instance=instance)
+        # Stopped with SIGINT (the daemon stops its code server), then what is left of its
+        # group (the code server and run workers), as stop_group does.
+        with running(
+            [DAEMON, "run", "-w", str(workspace)], log, env=child_env, cwd=tmp, signum=signal.SIGINT
+        ) as proc:
+            yield LiveDaemon(home=home, log=log, proc=proc, instance=instance)
     finally:
-        stop_group(proc)
         instance.dispose()
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """SIGINT the daemon (it stops its code server), then kill what is left of its group."""
-    stop_daemon(proc, timeout)
-    with contextlib.suppress(ProcessLookupError):  # its code server and run workers
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_process(proc, signum=signal.SIGINT, timeout=timeout)

@@ -28,16 +28,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from aerofs_pipelines import sample_data
-from aerofs_pipelines.assets import (
-    MAX_OUTPUT_NAME_BYTES,
-    _output_name_problem,
-    _probe_text,
-    build_manifest,
-    describe_error,
-)
-from aerofs_pipelines.errors import InputFormatError
+from aerofs_pipelines.batch.errors import describe_error
+from aerofs_pipelines.batch.manifest import _output_name_problem, _probe_text, build_manifest
+from aerofs_pipelines.kernels.errors import InputFormatError
+from aerofs_pipelines.lake.layout import MAX_OUTPUT_NAME_BYTES
+from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.registry import load_registry
-from aerofs_pipelines.storage import open_storage
 from tests.data.make_bad_corpus import (
     LONG_LINE_BYTES,
     OUTSIDE_CONTENT,

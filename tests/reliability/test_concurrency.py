@@ -30,8 +30,8 @@ import dagster as dg
 import pytest
 
 from aerofs_pipelines import cli
-from aerofs_pipelines.landing_scan import record_ready
-from aerofs_pipelines.storage import open_storage
+from aerofs_pipelines.lake.storage import open_storage
+from aerofs_pipelines.landing.scan import record_ready
 from tests.pipeline.test_assets import snapshot
 from tests.pipeline.test_flow import embedded, launch, product_defs, tick  # noqa: F401
 from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
@@ -129,8 +129,8 @@ def test_same_batch_id_twice_is_refused_never_merged(
             sys.executable,
             "-c",
             "import sys\n"
-            "from aerofs_pipelines.ingest import _batch_lock\n"
-            "from aerofs_pipelines.storage import open_storage\n"
+            "from aerofs_pipelines.landing.ingest import _batch_lock\n"
+            "from aerofs_pipelines.lake.storage import open_storage\n"
             "with _batch_lock(open_storage(sys.argv[1]), 'flight'):\n"
             "    open(sys.argv[1] + '/flight/partial.csv', 'w').write('a,b\\n')\n"
             "    print('locked', flush=True)\n"
@@ -239,7 +239,7 @@ def test_same_batch_id_twice_on_s3_is_refused_never_merged(
     """S3 has no flock: a lease object created with a conditional write (``If-None-Match:
     *``) lets one ingest of an id in; a lease left by a dead writer is taken over after its
     term, by one writer only (``If-Match`` on its ETag)."""
-    from aerofs_pipelines.storage import S3Storage
+    from aerofs_pipelines.lake.storage import S3Storage
 
     url = f"s3://{s3_env}/landing"
     store = open_storage(url)

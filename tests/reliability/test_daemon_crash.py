@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from dagster._core.execution.backfill import BulkActionsFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
+from aerofs_pipelines.defs.sensors import BACKLOG_TAG, BATCH_TAG
 from aerofs_pipelines.instance_storage import psycopg2_url
-from aerofs_pipelines.landing_scan import record_ready
-from aerofs_pipelines.sensors import BACKLOG_TAG, BATCH_TAG, THRESHOLD_ENV
-from aerofs_pipelines.storage import open_storage
+from aerofs_pipelines.lake.storage import open_storage
+from aerofs_pipelines.landing.scan import record_ready
 from tests.reliability.batchgen import SourceBatch, land, make_batch, verify_batch
 from tests.reliability.live_daemon import LiveDaemon, live_daemon
 
@@ -52,7 +52,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> str:
     monkeypatch.setenv("AEROFS_LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
     monkeypatch.setenv("AEROFS_PG_URL", pg_url)
-    monkeypatch.setenv(THRESHOLD_ENV, str(THRESHOLD))
+    monkeypatch.setenv("AEROFS_SENSOR_BACKFILL_THRESHOLD", str(THRESHOLD))
     # Batches arrive through the journal only (see land_at_once): no sweep between ticks.
     monkeypatch.setenv("AEROFS_SWEEP_INTERVAL", "3600")
     return pg_url

@@ -34,7 +34,7 @@ import pytest
 
 from aerofs_pipelines import sample_data
 from aerofs_pipelines.instance_storage import ConnectRetry
-from aerofs_pipelines.storage import Storage, open_storage
+from aerofs_pipelines.lake.storage import Storage, open_storage
 from tests.pipeline.test_flow import product_defs, product_instance
 from tests.reliability.bigcsv import write_big_csv
 from tests.reliability.faults import FaultProxy, fault_proxy
@@ -181,7 +181,7 @@ def test_postgres_down_longer_than_the_window(
     in the lake) and is re-run to completion: by run retries when the worker died, or,
     when the failure was recorded as a step failure (as bad data is, which run retries
     must not repeat), by the nightly backfill of failed batches (which selects it)."""
-    from aerofs_pipelines.schedules import failed_or_missing
+    from aerofs_pipelines.defs.schedules import failed_or_missing
 
     env = {"AEROFS_PG_RETRY_SECONDS": "1"}
     with postgres_outage_mid_run(tmp_path, monkeypatch, outage=14.0, env=env) as seen:

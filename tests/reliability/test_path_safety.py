@@ -26,10 +26,10 @@ import dagster as dg
 import pytest
 from dagster._core.errors import DagsterUnknownPartitionError
 
-from aerofs_pipelines.batches import is_valid_batch_id
-from aerofs_pipelines.landing_scan import RESERVED_DIR
-from aerofs_pipelines.sensors import SensorTuning, build_landing_sensor
-from aerofs_pipelines.storage import UnsafePathError, safe_key
+from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
+from aerofs_pipelines.lake.storage import UnsafePathError, safe_key
+from aerofs_pipelines.landing.batches import is_valid_batch_id
+from aerofs_pipelines.landing.scan import RESERVED_DIR
 from tests.data.make_bad_corpus import BAD_BATCH_IDS
 from tests.pipeline.test_flow import launch, product_defs, product_instance, tick
 from tests.pipeline.test_sensor import Daemon, land
@@ -45,7 +45,7 @@ LAKE_LAYOUT = re.compile(
     r"|_dagster/[^/]+/[^/]+\.parquet"
     r"|catalog/[^/]+\.(json|parquet))$"
 )
-"""The lake layout of DESIGN.md, plus the IO manager's ``_dagster/`` values and the catalog."""
+"""The lake layout of docs/design.md, plus the IO manager's ``_dagster/`` values and the catalog."""
 
 
 def tree(root: Path) -> dict[str, bytes]:

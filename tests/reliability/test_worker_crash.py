@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.storage import open_storage
+from aerofs_pipelines.lake.storage import open_storage
 from tests.reliability.bigcsv import write_big_csv
 from tests.reliability.live_daemon import LiveDaemon, live_daemon
 
@@ -148,7 +148,7 @@ def _dead_pid() -> int:
 def test_atomic_write_sweeps_temps_of_dead_writers_only(tmp_path: Path) -> None:
     """What a kill -9 leaves between temp file and rename goes with the next write of the
     key; temps of live writers (this process) and of other hosts stay."""
-    from aerofs_pipelines.storage import LocalStorage, temp_path_for
+    from aerofs_pipelines.lake.storage import LocalStorage, temp_path_for
 
     store = LocalStorage(tmp_path / "lake")
     store.write_bytes("tables/t/batch=b/x.parquet", b"old")
@@ -176,7 +176,7 @@ def test_a_folder_is_listed_again_only_when_it_changed(
 ) -> None:
     """A run writing many batches into one folder (manifests/: a file per batch ever
     processed) lists it once, not per write; a temp left there later still goes."""
-    from aerofs_pipelines import storage
+    from aerofs_pipelines.lake import storage
 
     listings: list[Path] = []
     sweep = storage._sweep_dead_temps
@@ -204,7 +204,7 @@ def test_scratch_dir_of_a_dead_process_is_removed(
 ) -> None:
     import tempfile
 
-    from aerofs_pipelines import storage
+    from aerofs_pipelines.lake import storage
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with storage.scratch_dir("tables") as live:
@@ -226,8 +226,8 @@ def test_io_manager_sweeps_a_dead_writers_temp(tmp_path: Path) -> None:
     import pyarrow as pa
     from upath import UPath
 
-    from aerofs_pipelines.io_manager import PartitionedParquetIOManager
-    from aerofs_pipelines.storage import temp_path_for
+    from aerofs_pipelines.lake.io_manager import PartitionedParquetIOManager
+    from aerofs_pipelines.lake.storage import temp_path_for
 
     manager = PartitionedParquetIOManager(base_path=UPath(str(tmp_path)))
     target = tmp_path / "tables" / "b1.parquet"
@@ -244,7 +244,7 @@ def test_io_manager_sweeps_a_dead_writers_temp(tmp_path: Path) -> None:
 def test_environment_errors_are_not_data_errors() -> None:
     import errno
 
-    from aerofs_pipelines.errors import InputFormatError, is_environment_error
+    from aerofs_pipelines.kernels.errors import InputFormatError, is_environment_error
 
     assert is_environment_error(OSError(errno.ENOSPC, "No space left on device"))
     assert is_environment_error(OSError(errno.EDQUOT, "Disk quota exceeded"))

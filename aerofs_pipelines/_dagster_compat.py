@@ -1,0 +1,164 @@
+"""The one module that touches Dagster's private modules (``dagster._*``).
+
+Everything else uses Dagster's public API. Each name here is a shim over something
+Dagster (1.13) does not export, and ``tests/test_dagster_compat.py`` has one test per
+shim that fails, naming the shim, when an upgrade changes what it relies on: an upgrade
+starts with that test file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.execution.backfill import BulkActionsFilter, PartitionBackfill
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
+from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
+from dagster._core.workspace.load_target import (
+    ModuleTarget,
+    WorkspaceFileTarget,
+    WorkspaceLoadTarget,
+)
+from dagster._core.workspace.permissions import (
+    LOCATION_SCOPED_PERMISSIONS,
+    PermissionResult,
+    Permissions,
+)
+from dagster._serdes import ConfigurableClass, ConfigurableClassData
+
+__all__ = [
+    "DAEMON_MODULE",
+    "LOCATION_SCOPED_PERMISSIONS",
+    "ConfigurableClass",
+    "ConfigurableClassData",
+    "DagsterStorage",
+    "LocalComputeLogManager",
+    "PermissionResult",
+    "Permissions",
+    "WorkspaceLoadTarget",
+    "WorkspaceProcessContext",
+    "WorkspaceRequestContext",
+    "add_asset_backfill",
+    "add_partition_metadata",
+    "backfill_ids_tagged",
+    "backfill_run_request",
+    "escape_partition_path",
+    "load_target",
+    "sqlite_storage",
+]
+
+DAEMON_MODULE = "dagster._daemon"
+"""``python -m`` entry point of ``dagster-daemon`` (when its script is not installed)."""
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+def load_target(workspace_file: str | None, module: str, attribute: str) -> WorkspaceLoadTarget:
+    """The webserver's load target: a workspace file, else a Python module."""
+    if workspace_file is not None:
+        return WorkspaceFileTarget(paths=[workspace_file])
+    return ModuleTarget(
+        module_name=module, attribute=attribute, working_directory=None, location_name=None
+    )
+
+
+# --------------------------------------------------------------------------- backfills
+
+
+def backfill_run_request(
+    asset_keys: Sequence[dg.AssetKey],
+    partitions: dg.PartitionsDefinition[Any],
+    partition_keys: Sequence[str],
+    tags: Mapping[str, str],
+) -> dg.RunRequest:
+    """A sensor's request for ONE backfill of ``asset_keys`` over ``partition_keys``
+    (``RunRequest.for_asset_graph_subset`` takes a private ``AssetGraphSubset``)."""
+    subset = partitions.subset_with_partition_keys(partition_keys)
+    return dg.RunRequest.for_asset_graph_subset(
+        AssetGraphSubset.create_empty_subset()._replace(
+            partitions_subsets_by_asset_key={key: subset for key in asset_keys}
+        ),
+        tags=tags,
+    )
+
+
+def backfill_ids_tagged(instance: dg.DagsterInstance, tags: Mapping[str, str]) -> list[str]:
+    """Ids of the backfills carrying every one of ``tags``."""
+    found = instance.get_backfills(filters=BulkActionsFilter(tags=dict(tags)))
+    return [backfill.backfill_id for backfill in found]
+
+
+def add_asset_backfill(
+    instance: dg.DagsterInstance,
+    repository: dg.RepositoryDefinition,
+    *,
+    backfill_id: str,
+    asset_keys: Sequence[dg.AssetKey],
+    partition_keys: Sequence[str],
+    tags: Mapping[str, str],
+    title: str,
+    description: str,
+    run_config: Mapping[str, Any] | None,
+    created_at: float,
+) -> None:
+    """Create the same asset backfill the UI's "Materialize → backfill" creates (a
+    schedule cannot request one in Dagster 1.13)."""
+    instance.add_backfill(
+        PartitionBackfill.from_asset_partitions(
+            backfill_id=backfill_id,
+            asset_graph=repository.asset_graph,
+            partition_names=list(partition_keys),
+            asset_selection=list(asset_keys),
+            backfill_timestamp=created_at,
+            tags=dict(tags),
+            dynamic_partitions_store=instance,
+            all_partitions=False,
+            title=title,
+            description=description,
+            run_config=run_config,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- assets
+
+
+def add_partition_metadata(
+    context: dg.AssetExecutionContext, metadata: Mapping[str, Any], partition_key: str
+) -> bool:
+    """Attach ``metadata`` to the materialization of one partition of the step's asset,
+    without the check that re-reads every dynamic partition of the instance
+    (``context.add_asset_metadata(..., partition_key=)`` does, once per call).
+
+    Writes through the step's metadata accumulator, the object the public call updates.
+    False when that internal is not there (the caller then uses the public call).
+    """
+    step = getattr(context.op_execution_context, "_step_execution_context", None)
+    accumulator = getattr(step, "_metadata_accumulator", None)
+    if step is None or not hasattr(accumulator, "with_additional_asset_metadata"):
+        return False
+    step._metadata_accumulator = accumulator.with_additional_asset_metadata(  # type: ignore[union-attr]
+        asset_key=context.asset_key, metadata=metadata, partition_key=partition_key
+    )
+    return True
+
+
+def escape_partition_path(partition: str) -> str:
+    """A partition key as a relative path that stays under its base folder (``..``
+    segments and a leading ``/`` escaped, as Dagster's ``UPathIOManager`` asks of
+    subclasses on hierarchical filesystems)."""
+    return escape_dotdot_segments(escape_leading_slash(partition))
+
+
+# --------------------------------------------------------------------------- instance
+
+
+def sqlite_storage(base_dir: str, inst_data: ConfigurableClassData | None) -> DagsterStorage:
+    """Dagster's own SQLite instance storage under ``base_dir``."""
+    return DagsterSqliteStorage.from_local(base_dir=base_dir, inst_data=inst_data)

@@ -1,0 +1,88 @@
+"""Reading a processed batch back from the lake, and validating its tables with pandera.
+
+What the asset checks look at: the manifest's processed files, their outputs, and each
+table against its dataset's pandera schema (registered datasets: types, nullability,
+uniqueness, value checks; others: their inferred types). Failure cases come back as rows
+naming the batch, file, column, check and value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from aerofs_pipelines.lake.layout import manifest_key
+from aerofs_pipelines.lake.storage import Storage
+from aerofs_pipelines.registry import Registry, inferred_pandera_schema, to_pandas
+
+__all__ = ["MAX_FAILURE_ROWS", "manifest_files", "processed_files", "read_table", "validate_table"]
+
+MAX_FAILURE_ROWS = 20
+
+
+def manifest_files(lake: Storage, batch_id: str) -> list[dict[str, Any]]:
+    """The ``files`` of a batch's manifest."""
+    doc = json.loads(lake.read_bytes(manifest_key(batch_id)))
+    files: list[dict[str, Any]] = doc["files"]
+    return files
+
+
+def processed_files(lake: Storage, batch_id: str, kind: str) -> list[dict[str, Any]]:
+    """The processed files of one ``kind`` of a batch, with an output."""
+    return [
+        f
+        for f in manifest_files(lake, batch_id)
+        if f["kind"] == kind and f["status"] == "processed" and f["output"]
+    ]
+
+
+def read_table(lake: Storage, key: str) -> Any:
+    """A Parquet object of the lake as an Arrow table."""
+    with lake.local_path(key) as path:
+        return pq.read_table(path)
+
+
+def validate_table(
+    lake: Storage,
+    registry: Registry,
+    batch_id: str,
+    entry: dict[str, Any],
+    schemas: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """pandera failure cases of one table file (empty when valid), and a problem if any.
+
+    ``schemas`` caches the pandera schema of each registered dataset across calls.
+    """
+    import pandera.errors as pa_errors
+
+    if not lake.exists(entry["output"]):
+        return [], "not converted (see tables_all_converted)"
+    table = read_table(lake, entry["output"])
+    dataset = entry["dataset"]
+    spec = registry.get(dataset)
+    if spec is None:
+        schema = inferred_pandera_schema(dataset, table.schema)
+    elif dataset in schemas:
+        schema = schemas[dataset]
+    else:
+        schema = schemas[dataset] = spec.pandera_schema()
+    try:
+        schema.validate(to_pandas(table), lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases.head(MAX_FAILURE_ROWS).to_dict("records")
+        total = len(exc.failure_cases)
+        rows = [
+            {
+                "batch": batch_id,
+                "file": entry["name"],
+                "column": c.get("column"),
+                "check": c.get("check"),
+                "value": c.get("failure_case"),
+                "row": c.get("index"),
+            }
+            for c in cases
+        ]
+        return rows, f"{total} failure case(s)"
+    return [], None

@@ -1,0 +1,99 @@
+"""The lake's layout: every key of the lake is built, and parsed, here.
+
+```
+<lake>/manifests/<batch_id>.json                          every file of a batch, its status
+<lake>/tables/<dataset>/batch=<batch_id>/<file>.parquet   a table (the file's stem)
+<lake>/rejects/<dataset>/batch=<batch_id>/<file>.rejects.parquet   its rejected rows
+<lake>/text_stats/batch=<batch_id>/<file>.json            a text file's statistics
+<lake>/catalog/files.parquet, <lake>/catalog/datasets.json  the cross-batch catalog
+<lake>/_dagster/<asset>/<batch_id>.parquet                values passed between assets
+```
+
+Batch ids and file names are checked before they get here (``landing.batches``,
+``lake.storage.safe_key``). Only the standard library is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+MANIFESTS = "manifests"
+TABLES = "tables"
+REJECTS = "rejects"
+TEXT_STATS = "text_stats"
+CATALOG_FILES_KEY = "catalog/files.parquet"
+CATALOG_DATASETS_KEY = "catalog/datasets.json"
+IO_PREFIX = "_dagster"
+"""Folder of the lake where the IO manager keeps asset values."""
+
+MAX_OUTPUT_NAME_BYTES = 160
+"""Longest lake object name (one segment of an output key) a file may give rise to.
+
+Filesystems cap a name at 255 bytes, and an atomic write first writes a hidden
+temporary sibling whose name adds the writer's host, pid and a random suffix."""
+MAX_OUTPUT_KEY_BYTES = 800
+"""Longest output key: S3 caps a whole key at 1,024 bytes, the lake prefix included."""
+
+
+def _stem(name: str) -> str:
+    return str(PurePosixPath(name).with_suffix(""))
+
+
+def manifest_key(batch_id: str) -> str:
+    """The manifest of a batch."""
+    return f"{MANIFESTS}/{batch_id}.json"
+
+
+def table_key(dataset: str, batch_id: str, name: str) -> str:
+    """The Parquet table the CSV/TSV file ``name`` of a batch becomes."""
+    return f"{TABLES}/{dataset}/batch={batch_id}/{_stem(name)}.parquet"
+
+
+def rejects_key(dataset: str, batch_id: str, name: str) -> str:
+    """The rejected rows of the CSV/TSV file ``name`` of a batch."""
+    return f"{REJECTS}/{dataset}/batch={batch_id}/{_stem(name)}.rejects.parquet"
+
+
+def text_stats_key(batch_id: str, name: str) -> str:
+    """The statistics of the text file ``name`` of a batch."""
+    return f"{TEXT_STATS}/batch={batch_id}/{name}.json"
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A table of the lake, as :func:`parse_table_key` reads its key."""
+
+    dataset: str
+    batch_id: str
+    file: str
+    """The path below the batch folder (``<file>.parquet``)."""
+
+
+def parse_table_key(key: str) -> TableFile | None:
+    """The dataset, batch and file of ``tables/<dataset>/batch=<id>/<file>.parquet``;
+    None for any other key (a hidden temporary, another layout)."""
+    parts = key.split("/")
+    if len(parts) < 4 or parts[0] != TABLES or not parts[2].startswith("batch="):
+        return None
+    if not parts[-1].endswith(".parquet") or parts[-1].startswith("."):
+        return None
+    return TableFile(parts[1], parts[2].removeprefix("batch="), "/".join(parts[3:]))
+
+
+def output_problem(name: str, keys: list[str]) -> str | None:
+    """Why the lake objects of file ``name`` (their ``keys``) would have unusable names
+    (a segment or a whole key too long for the filesystem or S3), or None."""
+    for key in keys:
+        longest = max(key.split("/"), key=lambda part: len(part.encode()))
+        if len(longest.encode()) > MAX_OUTPUT_NAME_BYTES:
+            return (
+                f"{name}: file name too long: its lake output {longest[:40]}… would be "
+                f"{len(longest.encode())} bytes (at most {MAX_OUTPUT_NAME_BYTES}); rename it"
+            )
+        if len(key.encode()) > MAX_OUTPUT_KEY_BYTES:
+            return (
+                f"{name}: path too long: its lake output key would be {len(key.encode())} "
+                f"bytes (at most {MAX_OUTPUT_KEY_BYTES}); shorten its folders or name"
+            )
+    return None
