@@ -10,7 +10,7 @@ PY := .venv/bin/python
 help:
 	@echo "make run    set up, then process the sample batch (data/landing -> data/lake)"
 	@echo "make test   set up, then run the Rust and Python tests (pytest args: ARGS='-k cli')"
-	@echo "make lint   ruff, mypy, cargo fmt, clippy"
+	@echo "make lint   ruff, mypy, dg check defs, cargo fmt, clippy"
 	@echo "make bench  kernel benchmarks (see bench/README.md)"
 	@echo "make setup  create/refresh .venv and build the Rust extension (idempotent)"
 
@@ -27,6 +27,7 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	bash scripts/check-defs.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 

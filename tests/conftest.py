@@ -1,16 +1,20 @@
-"""Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session), ``pg_url``
-(a fresh PostgreSQL database per test), ``instance`` and ``synchronous_instance``
-(temporary Dagster instances)."""
+"""Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session) and ``s3_env``
+(a fresh bucket on it, the AWS variables pointing there), ``pg_url`` (a fresh PostgreSQL
+database per test), ``instance`` and ``synchronous_instance`` (temporary Dagster
+instances), ``embedded`` (the product's instance on the embedded defaults)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import pytest
 
-from tests.services import moto_server, postgres_database
+from tests.support.pipeline import product_instance
+from tests.support.services import moto_server, postgres_database
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +52,33 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 def synchronous_instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     """The same, launching requested runs at once, in this process (sensor/backfill tests)."""
     yield from _temp_instance(tmp_path, synchronous=True)
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the moto server, with the AWS variables pointing at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"aerofs-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    return bucket
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    for name in ("AEROFS_PG_URL", "DAGSTER_PG_HOST", "AEROFS_DATASETS", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AEROFS_LANDING", str(tmp_path / "landing"))
+    monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
+    instance = product_instance(tmp_path / "home")
+    try:
+        yield instance
+    finally:
+        instance.dispose()

@@ -11,7 +11,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aerofs_pipelines.cli.gateway_store import open_store, positive_int
+from aerofs_pipelines.cli.arguments import int_in_range
+from aerofs_pipelines.cli.gateway_store import open_store
 from aerofs_pipelines.cli.printing import emit_json, iso, print_table, render_text
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -76,10 +77,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     audit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     audit.add_argument("--since", type=parse_time, metavar="T", help="ISO 8601, or 30m/24h/7d")
     audit.add_argument("--until", type=parse_time, metavar="T", help="ISO 8601, or 30m/24h/7d")
-    audit.add_argument("--limit", type=positive_int, default=100, metavar="N", help="default: 100")
+    audit.add_argument(
+        "--limit", type=int_in_range(1), default=100, metavar="N", help="default: 100"
+    )
     audit.add_argument("--user", metavar="NAME", help="only this user's events")
     audit.set_defaults(func=cmd_audit)
     aus = audit.add_subparsers(dest="audit_command", metavar="ACTION")
     p = aus.add_parser("purge", help="delete old audit records")
-    p.add_argument("--older-than-days", type=positive_int, required=True, metavar="N")
+    p.add_argument("--older-than-days", type=int_in_range(1), required=True, metavar="N")
     p.set_defaults(func=cmd_audit_purge)

@@ -12,7 +12,7 @@ from typing import Any
 
 ADDRESS = "local"
 
-__all__ = ["ADDRESS", "actor", "open_store", "positive_int", "role"]
+__all__ = ["ADDRESS", "actor", "open_store", "role"]
 
 
 def actor() -> str:
@@ -48,13 +48,3 @@ def role(value: str) -> Any:
         return Role.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aerofs_pipelines.cli.arguments import int_in_range
 from aerofs_pipelines.cli.errors import InputError
 from aerofs_pipelines.cli.printing import emit_json
 
@@ -50,16 +51,6 @@ def _delimiter(value: str) -> str:
             f"must be one ASCII character other than quote or newline, got {value!r}"
         )
     return value
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
 
 
 def default_rejects_path(dst: str) -> str:
@@ -216,7 +207,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument(
-        "--top-k", type=_positive_int, default=20, metavar="N", help="top words (default: 20)"
+        "--top-k", type=int_in_range(0), default=20, metavar="N", help="top words (default: 20)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_analyze)

@@ -8,15 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
-    return port
+from aerofs_pipelines.cli.arguments import int_in_range
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -53,7 +45,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--port",
-        type=_port,
+        type=int_in_range(1, 65535, what="a port number"),
         default=None,
         help="port (default: $AEROFS_PORT or 3000)",
     )

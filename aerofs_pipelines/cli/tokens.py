@@ -10,7 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from aerofs_pipelines.cli.gateway_store import ADDRESS, actor, open_store, positive_int, role
+from aerofs_pipelines.cli.arguments import int_in_range
+from aerofs_pipelines.cli.gateway_store import ADDRESS, actor, open_store, role
 from aerofs_pipelines.cli.printing import emit_json, iso, print_table
 
 
@@ -87,7 +88,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--user", required=True, metavar="NAME")
     p.add_argument("--role", type=role, help="the token's role (default: the user's)")
     p.add_argument("--name", default="", metavar="N", help="what the token is for")
-    p.add_argument("--expires-days", type=positive_int, metavar="D", help="default: never")
+    p.add_argument("--expires-days", type=int_in_range(1), metavar="D", help="default: never")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_tokens_create)
     p = ts.add_parser("list", help="list tokens")

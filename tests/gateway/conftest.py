@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.test_store_support import BACKENDS, Clock, url_for
+from tests.support.gateway_store import BACKENDS, Clock, url_for
 
 
 @pytest.fixture

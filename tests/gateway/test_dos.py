@@ -1,6 +1,6 @@
 """Denial of service: hostile anonymous clients do not slow down everyone else.
 
-While 20 anonymous clients (another process, :mod:`tests.gateway.hostile_clients`) send
+While 20 anonymous clients (another process, :mod:`tests.support.hostile_clients`) send
 fragment bombs, deeply nested documents, bodies of the maximum size and wrong logins
 for 30 s, the
 real server (``aerofs serve``) answers ``/healthz`` with a p99 under 100 ms and an
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.gateway.live_server import ROOT, LiveServer, live_server
+from tests.support.live_server import ROOT, LiveServer, live_server
 
 ATTACK_SECONDS = 30
 CLIENTS = 20
@@ -58,7 +58,7 @@ def test_hostile_anonymous_clients_do_not_stall_the_server(server: LiveServer) -
     token = server.create_token("vera")
     viewer = {"authorization": f"Bearer {token}"}
     assert httpx.post(f"{server.url}/graphql", json={"query": "{ version }"}, headers=viewer)
-    command = ["-m", "tests.gateway.hostile_clients", server.url, str(ATTACK_SECONDS)]
+    command = ["-m", "tests.support.hostile_clients", server.url, str(ATTACK_SECONDS)]
     attack = subprocess.Popen(
         [sys.executable, *command, str(CLIENTS)],
         cwd=ROOT,

@@ -13,7 +13,7 @@ from aerofs_pipelines.gateway import private
 from aerofs_pipelines.gateway.auth.roles import Role
 from aerofs_pipelines.gateway.identity.passwords import Hasher
 from aerofs_pipelines.gateway.store import GatewayStore
-from tests.gateway.test_store_support import open_store
+from tests.support.gateway_store import open_store
 
 
 def test_the_server_process_refuses_to_open_the_private_folder(tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ from aerofs_pipelines.gateway.auth.roles import Role
 from aerofs_pipelines.gateway.identity.passwords import Hasher
 from aerofs_pipelines.gateway.identity.ratelimit import RateLimitPolicy
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
-from tests.gateway.live_server import ROOT, LiveServer, live_server
-from tests.gateway.test_app_harness import ORIGIN, SECRET_KEY, Harness, gateway_harness, password
-from tests.gateway.test_store_support import Clock, open_store
+from tests.support.gateway_harness import ORIGIN, SECRET_KEY, Harness, gateway_harness, password
+from tests.support.gateway_store import Clock, open_store
+from tests.support.live_server import ROOT, LiveServer, live_server
 
 PRODUCT_DAGSTER_YAML = (ROOT / "dagster_home" / "dagster.yaml").read_text()
 USERS = {"vera": ("viewer", "vera-viewer-password"), "lars": ("launcher", "lars-launcher-pass")}

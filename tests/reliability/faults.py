@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.services import free_port
+from tests.support.services import free_port
 
 S3_ERRORS = {
     500: ("Internal Server Error", "InternalError", "We encountered an internal error."),

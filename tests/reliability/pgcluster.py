@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import free_port, wait_for_port
+from tests.support.services import free_port, wait_for_port
 
 
 def _bindir() -> Path:

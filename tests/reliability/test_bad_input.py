@@ -1,4 +1,4 @@
-"""Bad input: the generated corpus (``tests/data/make_bad_corpus.py``) through the kernels and
+"""Bad input: the generated corpus (``tests/support/bad_corpus.py``) through the kernels and
 through a real batch run.
 
 * Every kernel, on every corpus file, in a child process: each call succeeds or raises the
@@ -34,14 +34,14 @@ from aerofs_pipelines.kernels.errors import InputFormatError
 from aerofs_pipelines.lake.layout import MAX_OUTPUT_NAME_BYTES
 from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.registry import load_registry
-from tests.data.make_bad_corpus import (
+from tests.support.bad_corpus import (
     LONG_LINE_BYTES,
     OUTSIDE_CONTENT,
     BadFile,
     corpus_entries,
     make_corpus,
 )
-from tests.pipeline.test_flow import product_defs, product_instance, tick
+from tests.support.pipeline import product_defs, product_instance, tick
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH = "corpus-1"

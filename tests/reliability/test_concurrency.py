@@ -32,10 +32,8 @@ import pytest
 from aerofs_pipelines import cli
 from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.landing.scan import record_ready
-from tests.pipeline.test_assets import snapshot
-from tests.pipeline.test_flow import embedded, launch, product_defs, tick  # noqa: F401
-from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
 from tests.reliability.batchgen import TABLES, SourceBatch, make_batch, verify_batch
+from tests.support.pipeline import launch, product_defs, snapshot, tick
 
 AEROFS = str(Path(sys.executable).with_name("aerofs"))
 
@@ -75,7 +73,7 @@ def process_all(
     return [str(r.partition_key) for r in requests], cursor
 
 
-def test_two_batches_landing_at_once(embedded: dg.DagsterInstance, tmp_path: Path) -> None:  # noqa: F811
+def test_two_batches_landing_at_once(embedded: dg.DagsterInstance, tmp_path: Path) -> None:
     a, b = (
         make_batch(tmp_path / "src", "at-once-a", 1),
         make_batch(tmp_path / "src", "at-once-b", 2),
@@ -91,7 +89,7 @@ def test_two_batches_landing_at_once(embedded: dg.DagsterInstance, tmp_path: Pat
 
 
 def test_same_batch_id_twice_is_refused_never_merged(
-    embedded: dg.DagsterInstance,  # noqa: F811
+    embedded: dg.DagsterInstance,
     tmp_path: Path,
 ) -> None:
     landing = tmp_path / "landing"
@@ -163,7 +161,7 @@ def test_same_batch_id_twice_is_refused_never_merged(
 
 
 def test_files_added_or_changed_after_the_marker_are_not_merged(
-    embedded: dg.DagsterInstance,  # noqa: F811
+    embedded: dg.DagsterInstance,
     tmp_path: Path,
 ) -> None:
     src = make_batch(tmp_path / "src", "late", 5)
@@ -190,7 +188,7 @@ def test_files_added_or_changed_after_the_marker_are_not_merged(
 
 @pytest.mark.parametrize("change", [False, True], ids=["same-content", "changed-content"])
 def test_batch_landing_again_after_processing(
-    embedded: dg.DagsterInstance,  # noqa: F811
+    embedded: dg.DagsterInstance,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
     change: bool,
@@ -232,7 +230,7 @@ def test_batch_landing_again_after_processing(
 
 
 def test_same_batch_id_twice_on_s3_is_refused_never_merged(
-    s3_env: str,  # noqa: F811
+    s3_env: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

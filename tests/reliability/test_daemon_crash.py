@@ -1,7 +1,7 @@
 """kill -9 of the daemon between a sensor tick's partition request and its run launch.
 
 Real processes on PostgreSQL: ``dagster-daemon run`` on the product's code
-(:mod:`tests.reliability.live_daemon`), batches landed as ``aerofs ingest`` lands them.
+(:mod:`tests.support.live_daemon`), batches landed as ``aerofs ingest`` lands them.
 
 The critical moment is made certain without any hook in the product: a trigger on
 Dagster's ``job_ticks`` table in the test's own database stalls the one write that stores
@@ -37,7 +37,7 @@ from aerofs_pipelines.instance_storage import psycopg2_url
 from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.landing.scan import record_ready
 from tests.reliability.batchgen import SourceBatch, land, make_batch, verify_batch
-from tests.reliability.live_daemon import LiveDaemon, live_daemon
+from tests.support.live_daemon import LiveDaemon, live_daemon
 
 pytestmark = pytest.mark.slow
 

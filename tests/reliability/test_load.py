@@ -34,9 +34,9 @@ import pytest
 import yaml
 
 from aerofs_pipelines.lake.storage import open_storage
-from tests.gateway.live_server import LiveServer, live_server
 from tests.reliability.batchgen import lake_outputs, land, make_batches, verify_batch
-from tests.reliability.live_daemon import WORKSPACE_YAML, test_dagster_yaml
+from tests.support.live_daemon import WORKSPACE_YAML, test_dagster_yaml
+from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
 

@@ -35,12 +35,12 @@ import pytest
 from aerofs_pipelines import sample_data
 from aerofs_pipelines.instance_storage import ConnectRetry
 from aerofs_pipelines.lake.storage import Storage, open_storage
-from tests.pipeline.test_flow import product_defs, product_instance
 from tests.reliability.bigcsv import write_big_csv
 from tests.reliability.faults import FaultProxy, fault_proxy
 from tests.reliability.lakecheck import assert_lake_matches, temp_keys
-from tests.reliability.live_daemon import LiveDaemon, live_daemon
 from tests.reliability.pgcluster import private_postgres
+from tests.support.live_daemon import LiveDaemon, live_daemon
+from tests.support.pipeline import product_defs, product_instance
 
 AEROFS = str(Path(sys.executable).with_name("aerofs"))
 RUN_EVENTS = {

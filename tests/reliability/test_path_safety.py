@@ -8,7 +8,7 @@ key that is not a batch id. Each is refused with a reason, and listings of the w
 bucket / folder tree before and after show nothing was written outside the lake layout.
 
 The gateway's permission matrix (who may launch, add partitions, ...) is
-``tests/gateway/test_permission_matrix.py``, run by ``make test`` in CI.
+``tests/gateway/auth/test_permission_matrix.py``, run by ``make test`` in CI.
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
 from aerofs_pipelines.lake.storage import UnsafePathError, safe_key
 from aerofs_pipelines.landing.batches import is_valid_batch_id
 from aerofs_pipelines.landing.scan import RESERVED_DIR
-from tests.data.make_bad_corpus import BAD_BATCH_IDS
-from tests.pipeline.test_flow import launch, product_defs, product_instance, tick
-from tests.pipeline.test_sensor import Daemon, land
-from tests.pipeline.test_storage import s3_env  # noqa: F401  (fixture)
+from tests.support.bad_corpus import BAD_BATCH_IDS
+from tests.support.pipeline import Daemon, land, launch, product_defs, product_instance, tick
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = b"TOP-SECRET-OUTSIDE-THE-LANDING-ZONE"
@@ -158,7 +156,7 @@ def bucket_state(s3: Any, bucket: str) -> dict[str, str]:
 
 
 def test_s3_traversal_keys_never_leave_the_landing_zone_or_lake(
-    s3_env: str,  # noqa: F811
+    s3_env: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],

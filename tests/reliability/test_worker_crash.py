@@ -30,7 +30,7 @@ import pytest
 from aerofs_pipelines import kernels
 from aerofs_pipelines.lake.storage import open_storage
 from tests.reliability.bigcsv import write_big_csv
-from tests.reliability.live_daemon import LiveDaemon, live_daemon
+from tests.support.live_daemon import LiveDaemon, live_daemon
 
 AEROFS = str(Path(sys.executable).with_name("aerofs"))
 BATCH = "crash-1"

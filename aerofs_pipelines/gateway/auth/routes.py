@@ -4,7 +4,7 @@ Every route the wrapped webserver serves has a rule here: the least role (REST w
 from the roles table, :mod:`.policy`), whether it writes, and, for the routes that serve
 files, an allow-list of what they may serve.
 A route without a rule (one a future dagster-webserver adds) needs admin, so nothing
-new opens by itself (``tests/gateway/test_routes.py`` checks every route has a rule).
+new opens by itself (``tests/gateway/auth/test_routes.py`` checks every route has a rule).
 
 File-serving routes:
 

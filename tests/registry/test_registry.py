@@ -1,0 +1,31 @@
+"""The dataset registry: file names to datasets, the YAML format, its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aerofs_pipelines.registry import dataset_name_from_stem, load_registry, parse_registry
+
+
+def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = load_registry()
+    m = reg.match("ORDERS_2024.CSV")
+    assert (m.dataset, m.pattern) == ("orders", "orders*.csv")
+    assert reg.match("Sales (EU) 2024.csv").dataset == "sales_eu_2024"
+    assert dataset_name_from_stem("2024-report.csv") == "ds_2024_report"
+    assert reg.match("x.csv").spec is None  # no pattern: inferred
+    spec = reg.get("orders")
+    assert spec is not None and spec.arrow_schema().field("order_id").type == "int64"
+    with pytest.raises(ValueError, match="unknown check 'between'"):
+        parse_registry(
+            "datasets:\n  d:\n    patterns: [d.csv]\n    columns:\n"
+            "      a: {type: int64, checks: {between: 3}}\n"
+        )
+    with pytest.raises(ValueError, match="not one of"):
+        parse_registry("datasets:\n  d:\n    patterns: [d.csv]\n    columns: {a: decimal}\n")
+    custom = tmp_path / "reg.yaml"
+    custom.write_text("datasets:\n  logs:\n    patterns: ['*.csv']\n    columns: {a: int64}\n")
+    monkeypatch.setenv("AEROFS_DATASETS", str(custom))
+    assert load_registry().match("anything.csv").dataset == "logs"
