@@ -6,6 +6,7 @@ Every import is checked, lazy ones inside functions included:
 - ``batch``, ``landing``, ``registry`` and ``lake`` know no Dagster (``lake.io_manager``,
   a Dagster IO manager, aside), no Dagster objects (``defs``), no gateway, no CLI;
 - the gateway knows no assets: no ``defs``, ``batch``, ``lake``, ``landing``, ``registry``;
+  inside it, ``auth``, ``identity`` and ``store`` know no ``app``;
 - ``defs`` knows no gateway and no CLI; nothing but ``cli`` itself imports the CLI;
 - ``config`` imports nothing but the standard library.
 """
@@ -86,6 +87,17 @@ def test_domain_packages_know_no_dagster(package: str) -> None:
 def test_the_gateway_knows_no_assets() -> None:
     forbidden = pkg("defs", "batch", "lake", "landing", "registry", "cli", "definitions")
     assert offenders("gateway", forbidden) == []
+
+
+@pytest.mark.parametrize("package", ["gateway.auth", "gateway.identity", "gateway.store"])
+def test_the_gateways_inner_layers_know_no_app(package: str) -> None:
+    """The app is built on auth, identity and store, never the other way round."""
+    assert offenders(package, pkg("gateway.app", "gateway.serve")) == []
+
+
+def test_identity_knows_no_store_and_no_auth_policy() -> None:
+    forbidden = pkg("gateway.store", "gateway.auth.backends", "gateway.auth.policy")
+    assert offenders("gateway.identity", forbidden) == []
 
 
 def test_dagster_objects_know_no_gateway_or_cli() -> None:

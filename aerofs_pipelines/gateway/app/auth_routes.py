@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from aerofs_pipelines.gateway.app.anonymous_audit import AnonymousAuditLimit
-from aerofs_pipelines.gateway.app.bodies import BodyTooLarge, parse_json, read_body
+from aerofs_pipelines.gateway.app.bodies import BodyTooLarge, read_body
 from aerofs_pipelines.gateway.app.csrf import OriginRule, csrf_token
 from aerofs_pipelines.gateway.app.errors import error
 from aerofs_pipelines.gateway.app.login_page import login_asset, login_page
@@ -29,6 +29,7 @@ from aerofs_pipelines.gateway.app.proxy_headers import client_address
 from aerofs_pipelines.gateway.auth.backends import Authenticator
 from aerofs_pipelines.gateway.identity.principal import Principal
 from aerofs_pipelines.gateway.identity.sessions import COOKIE_NAME as SESSION_COOKIE
+from aerofs_pipelines.gateway.jsonsafe import parse_json
 from aerofs_pipelines.gateway.store import GatewayStore, LoginFailed, LoginThrottled
 
 __all__ = ["CSRF_COOKIE", "LOGIN_CONCURRENCY", "LOGIN_QUEUE", "AuthRoutes", "safe_next"]

@@ -1,17 +1,9 @@
-"""Request bodies at the gateway: read with a cap, parsed as JSON without surprises.
-
-- ``read_body(receive, declared_length, limit)``: the whole body, or ``BodyTooLarge``
-  as soon as it (or its declared ``Content-Length``) passes ``limit``;
-  ``ClientDisconnect`` when the client goes away.
-- ``parse_json(raw)``: ``json.loads`` whose every failure is a ``ValueError``: the
-  standard library raises ``RecursionError`` for input nested a few thousand levels
-  deep, which would otherwise surface as a 500.
-"""
+"""Request bodies at the gateway, read with a cap: ``read_body(receive, declared_length,
+limit)`` gives the whole body, or ``BodyTooLarge`` as soon as it (or its declared
+``Content-Length``) passes ``limit``; ``ClientDisconnect`` when the client goes away.
+(JSON in them: :mod:`aerofs_pipelines.gateway.jsonsafe`.)"""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
@@ -42,14 +34,3 @@ async def read_body(receive: Receive, declared_length: str | None, limit: int) -
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def parse_json(raw: bytes | str) -> Any:
-    """The JSON value of ``raw``; ValueError when it is not JSON, not UTF-8, or nested
-    too deeply for the parser."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8: {exc.reason}") from None

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aerofs_pipelines.gateway.auth.backends import VIA_PROXY_SCOPE_KEY
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-VIA_PROXY_SCOPE_KEY = "aerofs.via_proxy"
 
 
 def client_address(scope: Scope) -> str | None:

@@ -26,10 +26,10 @@ import anyio
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aerofs_pipelines.gateway.app.bodies import parse_json
 from aerofs_pipelines.gateway.auth.dagster_context import PRINCIPAL_SCOPE_KEY
 from aerofs_pipelines.gateway.auth.graphql import Operation, PolicyError, Verdict, judge_ws_start
 from aerofs_pipelines.gateway.identity.principal import Caller, Principal
+from aerofs_pipelines.gateway.jsonsafe import parse_json
 
 REVOKED_CLOSE_CODE = 4401
 TOO_LARGE_CLOSE_CODE = 1009

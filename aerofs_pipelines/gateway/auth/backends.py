@@ -22,7 +22,6 @@ from typing import Literal, Protocol
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 
-from aerofs_pipelines.gateway.app.proxy_headers import VIA_PROXY_SCOPE_KEY
 from aerofs_pipelines.gateway.identity.principal import Caller, Credential, Principal
 from aerofs_pipelines.gateway.identity.sessions import COOKIE_NAME as SESSION_COOKIE
 from aerofs_pipelines.gateway.store import GatewayStore
@@ -35,6 +34,9 @@ __all__ = [
     "TrustedUserHeader",
 ]
 
+VIA_PROXY_SCOPE_KEY = "aerofs.via_proxy"
+"""Set in the ASGI scope by the proxy-headers middleware for requests that came through a
+trusted proxy: the only ones whose SSO user header is believed."""
 REFUSED: Literal["refused"] = "refused"
 """A backend's answer for a credential that is there but malformed: stop, no identity."""
 

@@ -34,9 +34,9 @@ from graphql import (
     parse,
 )
 
-from aerofs_pipelines.gateway.app.bodies import parse_json
 from aerofs_pipelines.gateway.auth.policy import mutation_least_role
 from aerofs_pipelines.gateway.auth.roles import Role
+from aerofs_pipelines.gateway.jsonsafe import parse_json
 
 # Bounds on a document, checked before anything walks it: well above what the UI sends
 # (docs/security.md has its largest documents), with room for API clients.
