@@ -9,6 +9,7 @@ silently dropped.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from aerofs_pipelines import kernels
+from aerofs_pipelines.batch.dialects import SUFFIX_DELIMITERS, choose_dialect, recorded_dialect
 from aerofs_pipelines.batch.errors import FILE_ERRORS, BatchNotProcessable, file_failure
 from aerofs_pipelines.lake.layout import (
     output_problem,
@@ -26,11 +28,10 @@ from aerofs_pipelines.lake.layout import (
 )
 from aerofs_pipelines.lake.storage import Storage, StoredFile, UnsafePathError
 from aerofs_pipelines.landing.batches import SUCCESS_MARKER, check_batch_id, parse_marker
-from aerofs_pipelines.registry import Registry
+from aerofs_pipelines.registry import DatasetMatch, Registry
 
 __all__ = [
     "MANIFEST_SCHEMA",
-    "TABLE_SUFFIXES",
     "TEXT_SUFFIXES",
     "FileEntry",
     "build_manifest",
@@ -38,8 +39,6 @@ __all__ = [
     "manifest_document",
     "processed_entries",
 ]
-
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 
 TEXT_SUFFIXES = (".txt", ".md", ".log")
 
@@ -59,6 +58,8 @@ class FileEntry:
     reason: str
     output: str | None
     """The lake key this file becomes, when processed."""
+    dialect: str | None = None
+    """Tables: the dialect it is read in, as JSON (sniffed and pinned keys, confidence)."""
 
 
 MANIFEST_SCHEMA = pa.schema(
@@ -71,28 +72,30 @@ MANIFEST_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("output", pa.string()),
+        ("dialect", pa.string()),
     ]
 )
 
 
 def classify(name: str) -> str:
-    """The kind of a batch file, from its name."""
+    """The kind of a batch file, from its name (a registry pattern may claim more tables)."""
     if name == SUCCESS_MARKER:
         return "marker"
     suffix = PurePosixPath(name).suffix.lower()
-    if suffix in TABLE_SUFFIXES:
+    if suffix in SUFFIX_DELIMITERS:
         return "table"
     if suffix in TEXT_SUFFIXES:
         return "text"
     return "other"
 
 
-def _probe_table(path: Path, name: str, registry: Registry) -> None:
-    """Raise if ``path`` cannot be read as a table of its dataset (header, schema, text)."""
-    spec = registry.match(name).spec
-    delimiter = TABLE_SUFFIXES[PurePosixPath(name).suffix.lower()]
-    schema = spec.arrow_schema() if spec else None
-    kernels.read_csv(path, schema=schema, delimiter=delimiter).close()
+def _probe_table(path: Path, name: str, match: DatasetMatch) -> str:
+    """The dialect of ``path`` (JSON); raise if it cannot be read as a table of its dataset
+    (undecidable encoding, header, schema)."""
+    dialect = json.dumps(choose_dialect(path, name, match.spec), sort_keys=True)
+    schema = match.spec.arrow_schema() if match.spec else None
+    kernels.read_csv(path, schema=schema, dialect=recorded_dialect(dialect)).close()
+    return dialect
 
 
 def _probe_text(path: Path) -> None:
@@ -139,7 +142,11 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
     for item in found:
         name = item.key[len(batch_id) + 1 :]
         kind = classify(name)
-        match = registry.match(name) if kind == "table" else None
+        match = registry.match(name) if kind in ("table", "text", "other") else None
+        if match is not None and match.pattern is not None:
+            kind = "table"  # a dataset's pattern claims it (an Excel "Unicode text" .txt)
+        elif kind != "table":
+            match = None
         dataset = match.dataset if match else None
         output = (
             table_key(match.dataset, batch_id, name)
@@ -149,6 +156,7 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
             else None
         )
         digest: str | None = None
+        dialect: str | None = None
         status, reason = "processed", ""
         if item.problem:
             status, reason = "quarantined", f"{name}: {item.problem}"
@@ -158,8 +166,8 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
             try:
                 with landing.local_path(item.key) as path:
                     digest = kernels.digest(path)
-                    if kind == "table":
-                        _probe_table(path, name, registry)
+                    if kind == "table" and match is not None:
+                        dialect = _probe_table(path, name, match)
                     elif kind == "text":
                         _probe_text(path)
             except FILE_ERRORS as exc:
@@ -173,7 +181,8 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                 status = "skipped"
                 reason = (
                     f"unsupported file type {PurePosixPath(name).suffix or '(none)'!r}: tables "
-                    f"are {', '.join(TABLE_SUFFIXES)}; text is {', '.join(TEXT_SUFFIXES)}"
+                    f"are {', '.join(SUFFIX_DELIMITERS)} (or what a registry pattern names); "
+                    f"text is {', '.join(TEXT_SUFFIXES)}"
                 )
             elif (too_long := _output_name_problem(name, output, dataset, batch_id)) is not None:
                 status, reason = "quarantined", too_long
@@ -193,7 +202,7 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
             claimed[output] = name
         keep_output = output if status == "processed" else None
         entries.append(
-            FileEntry(name, item.size, digest, kind, dataset, status, reason, keep_output)
+            FileEntry(name, item.size, digest, kind, dataset, status, reason, keep_output, dialect)
         )
     present = {e.name for e in entries}
     for name, (size, digest_) in sorted((listing or {}).items()):
@@ -245,9 +254,12 @@ def manifest_document(batch_id: str, entries: Sequence[FileEntry]) -> dict[str, 
     counts = {
         s: sum(e.status == s for e in entries) for s in ("processed", "quarantined", "skipped")
     }
+    files = [
+        {**asdict(e), "dialect": json.loads(e.dialect) if e.dialect else None} for e in entries
+    ]
     return {
         "batch_id": batch_id,
-        "files": [asdict(e) for e in entries],
+        "files": files,
         "counts": counts,
         "bytes": sum(e.size for e in entries),
     }

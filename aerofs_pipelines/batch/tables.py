@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aerofs_pipelines import kernels
+from aerofs_pipelines.batch.dialects import recorded_dialect
 from aerofs_pipelines.batch.errors import FILE_ERRORS, file_failure
 from aerofs_pipelines.batch.formats import md_table
-from aerofs_pipelines.batch.manifest import TABLE_SUFFIXES, FileEntry
+from aerofs_pipelines.batch.manifest import FileEntry
 from aerofs_pipelines.lake.layout import rejects_key, table_key
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import Registry
@@ -41,6 +42,8 @@ class TableOutcome:
     """Column → Arrow type, as JSON."""
     output: str | None
     rejects: str | None
+    dialect: str = "{}"
+    """The dialect the file was read in, as JSON."""
 
 
 TABLE_OUTCOME_SCHEMA = pa.schema(
@@ -56,6 +59,7 @@ TABLE_OUTCOME_SCHEMA = pa.schema(
         ("schema", pa.string()),
         ("output", pa.string()),
         ("rejects", pa.string()),
+        ("dialect", pa.string()),
     ]
 )
 
@@ -90,8 +94,8 @@ def convert_table(
             stats = kernels.csv_to_parquet(
                 src,
                 out_path,
+                dialect=recorded_dialect(entry.dialect),
                 schema=spec.arrow_schema() if spec else None,
-                delimiter=TABLE_SUFFIXES[PurePosixPath(entry.name).suffix.lower()],
                 on_error="quarantine",
                 rejects=rej_path,
             )
@@ -121,5 +125,6 @@ def convert_table(
         schema=json.dumps(stats["schema"]),
         output=out_key,
         rejects=rej_key if rejected else None,
+        dialect=entry.dialect or json.dumps(stats["dialect"], sort_keys=True),
     )
     return outcome, _preview(out_path)

@@ -1,4 +1,5 @@
-"""``aerofs convert``, ``aerofs analyze``, ``aerofs digest``: the Rust kernels on one file.
+"""``aerofs convert``, ``aerofs sniff``, ``aerofs analyze``, ``aerofs digest``: the Rust
+kernels on one file.
 
 They start fast and never import Dagster: the kernels (and pyarrow) are imported when a
 command runs.
@@ -42,15 +43,141 @@ def _require_file(path: str) -> int:
     return st.st_size
 
 
+_NAMED_DELIMITERS = {
+    "\\t": "\t",
+    "tab": "\t",
+    "TAB": "\t",
+    "comma": ",",
+    "semicolon": ";",
+    "pipe": "|",
+    "space": " ",
+}
+
+
 def _delimiter(value: str) -> str:
-    """Accept ``\\t``/``tab`` as the tab character (typing a real tab is awkward)."""
-    named = {"\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-    value = named.get(value, value)
-    if len(value) != 1 or not value.isascii() or value in '"\r\n':
-        raise argparse.ArgumentTypeError(
-            f"must be one ASCII character other than quote or newline, got {value!r}"
-        )
+    """One or more characters; ``\\t``/``tab`` for tab (typing a real tab is awkward)."""
+    value = _NAMED_DELIMITERS.get(value, value.replace("\\t", "\t"))
+    if not value or "\n" in value or "\r" in value:
+        raise argparse.ArgumentTypeError(f"must be one or more characters, got {value!r}")
     return value
+
+
+def _char_or_none(value: str) -> str:
+    """One ASCII character, or ``none`` (given to the kernel as ``""``: no such character)."""
+    if value.lower() == "none":
+        return ""
+    if len(value) != 1 or not value.isascii():
+        raise argparse.ArgumentTypeError(f"must be one ASCII character or 'none', got {value!r}")
+    return value
+
+
+_DIALECT_FLAGS: tuple[tuple[str, str], ...] = (
+    ("encoding", "encoding"),
+    ("delimiter", "delimiter"),
+    ("quote", "quote"),
+    ("escape", "escape"),
+    ("skip_rows", "skip_rows"),
+    ("header_rows", "header_rows"),
+    ("comment", "comment"),
+    ("skip_footer", "skip_footer"),
+    ("null_values", "null_values"),
+    ("decimal", "decimal"),
+    ("thousands", "thousands"),
+    ("date_format", "date_format"),
+    ("timestamp_format", "timestamp_format"),
+    ("ragged", "ragged"),
+)
+
+
+def add_dialect_options(p: argparse.ArgumentParser) -> None:
+    """The dialect options (each one pins that key; the rest is sniffed or defaulted)."""
+    g = p.add_argument_group(
+        "dialect (each option pins one key; the others are sniffed unless --dialect default)"
+    )
+    g.add_argument(
+        "--dialect",
+        choices=("auto", "default"),
+        default="auto",
+        help="auto: sniff what is not given (default); default: RFC 4180 UTF-8, one header row",
+    )
+    g.add_argument("--encoding", metavar="NAME", help="utf-8, utf-16le, windows-1252, latin1, ...")
+    g.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="S",
+        help="one or more characters: ',' ';' '|' tab ', ' '||' ('\\t' or 'tab' for tab)",
+    )
+    g.add_argument("--quote", type=_char_or_none, metavar="C", help="quote character, or none")
+    g.add_argument(
+        "--escape",
+        type=_char_or_none,
+        metavar="C",
+        help="escape character (e.g. '\\'), or none for doubled quotes",
+    )
+    g.add_argument("--skip-rows", type=int_in_range(0), metavar="N", help="lines before the header")
+    g.add_argument(
+        "--header-rows",
+        type=int_in_range(0, 16),
+        metavar="N",
+        help="0 (no header), 1, or several rows joined into one name per column",
+    )
+    g.add_argument(
+        "--no-header", action="store_true", help="the first line is data (= --header-rows 0)"
+    )
+    g.add_argument("--comment", metavar="PREFIX", help="skip lines starting with PREFIX")
+    g.add_argument(
+        "--skip-footer", type=int_in_range(0), metavar="N", help="trailing lines that are not rows"
+    )
+    g.add_argument(
+        "--trim",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="strip spaces around unquoted fields",
+    )
+    g.add_argument(
+        "--null-value",
+        dest="null_values",
+        action="append",
+        metavar="TOKEN",
+        help="a value meaning null (repeat: --null-value NA --null-value -)",
+    )
+    g.add_argument("--decimal", choices=(".", ","), help="decimal separator")
+    g.add_argument(
+        "--thousands", type=_char_or_none, metavar="C", help="thousands separator, or none"
+    )
+    g.add_argument("--date-format", metavar="FMT", help="e.g. %%d.%%m.%%Y (ISO is always read)")
+    g.add_argument("--timestamp-format", metavar="FMT", help="e.g. '%%d/%%m/%%Y %%H:%%M' (ISO too)")
+    g.add_argument(
+        "--ragged",
+        choices=("reject", "pad", "truncate"),
+        help="rows of another width: reject, pad short ones, truncate long ones",
+    )
+
+
+def dialect_options(args: argparse.Namespace) -> dict[str, object]:
+    """The dialect keys given on the command line."""
+    options: dict[str, object] = {}
+    for attr, key in _DIALECT_FLAGS:
+        value = getattr(args, attr, None)
+        if value is not None:
+            options[key] = value
+    if args.no_header:
+        options["header_rows"] = 0
+    if args.trim is not None:
+        options["trim"] = args.trim
+    return options
+
+
+def resolve_dialect(kernels: Any, src: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The dialect ``src`` is read in: sniffed around the given options, or them alone."""
+    options = dialect_options(args)
+    if src.lower().endswith(".tsv"):
+        options.setdefault("delimiter", "\t")
+    if args.dialect == "auto":
+        result: dict[str, Any] = kernels.sniff(src, pinned=options)
+    else:
+        result = kernels.check_dialect(options)
+    return result
 
 
 def default_rejects_path(dst: str) -> str:
@@ -64,7 +191,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     src: str = args.src
     dst: str = args.dst
-    delimiter: str = args.delimiter or ("\t" if src.lower().endswith(".tsv") else ",")
     rejects: str | None = args.rejects
     if args.on_error == "quarantine" and rejects is None:
         rejects = default_rejects_path(dst)
@@ -79,12 +205,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if progress_mod.should_show(sys.stderr, size):
         bar = progress_mod.ProgressBar(size, sys.stderr)
     started = time.perf_counter()
+    dialect = resolve_dialect(kernels, src, args)
     try:
         stats = kernels.csv_to_parquet(
             src,
             dst,
-            delimiter=delimiter,
-            has_header=not args.no_header,
+            dialect={k: v for k, v in dialect.items() if k != "confidence"},
             on_error=args.on_error,
             rejects=rejects,
             compression=args.compression,
@@ -102,6 +228,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     result["dst"] = dst
     result["rejects"] = rejects if args.on_error == "quarantine" else None
     result["mb_per_s"] = round(bytes_read / 1e6 / seconds, 3) if seconds > 0 else None
+    result["dialect"] = dialect
+    result["dialect_sniffed"] = args.dialect == "auto"
 
     if args.json:
         emit_json(result)
@@ -116,7 +244,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
         line += f"  -> {rejects}"
     print(line)
     print(f"  columns   {len(result.get('columns', []))}")
+    print(f"  dialect   {kernels.describe_dialect(dialect)}")
     print(f"  read      {fmt(bytes_read)} in {seconds:.2f} s ({rate})")
+    return 0
+
+
+def cmd_sniff(args: argparse.Namespace) -> int:
+    _require_file(args.file)
+    kernels = _kernels()
+    started = time.perf_counter()
+    dialect = resolve_dialect(kernels, args.file, args)
+    ms = (time.perf_counter() - started) * 1000
+    if args.json:
+        emit_json({"path": args.file, **dialect})
+        return 0
+    print(args.file)
+    for key, value in dialect.items():
+        shown = f"{value:.2f}" if key == "confidence" else repr(value)
+        print(f"  {key:<18}{shown}")
+    print(f"  {'ms':<18}{ms:.1f}")
     return 0
 
 
@@ -169,7 +315,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "convert",
         help="convert a CSV/TSV file to Parquet",
-        description="Convert a CSV/TSV file to Parquet (streaming, bounded memory, all cores).",
+        description="Convert a CSV/TSV file to Parquet (streaming, bounded memory, all cores). "
+        "Its dialect is sniffed (encoding, delimiter, quoting, title lines, header rows, "
+        "footer, null tokens, number and date syntax) unless --dialect default; each dialect "
+        "option pins one key.",
     )
     p.add_argument("src", metavar="SRC", help="CSV or TSV file")
     p.add_argument("dst", metavar="DST", help="Parquet file to write (atomically)")
@@ -185,20 +334,26 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="where quarantined rows go (default: DST with suffix .rejects.csv)",
     )
     p.add_argument(
-        "--delimiter",
-        type=_delimiter,
-        metavar="C",
-        help="field delimiter; '\\t' or 'tab' for tab (default: tab for .tsv, else ',')",
-    )
-    p.add_argument("--no-header", action="store_true", help="the first line is data")
-    p.add_argument(
         "--compression",
         choices=("zstd", "snappy", "lz4", "none"),
         default="zstd",
         help="Parquet compression (default: zstd)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_dialect_options(p)
     p.set_defaults(func=cmd_convert, subparser=p)
+
+    p = sub.add_parser(
+        "sniff",
+        help="detect the dialect of a CSV file",
+        description="Print the dialect of a CSV file as the kernel reads it: encoding, "
+        "delimiter, quote, escape, title lines, header rows, comments, footer, null tokens, "
+        "number and date syntax, and the confidence. Options pin keys; the rest is sniffed.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_dialect_options(p)
+    p.set_defaults(func=cmd_sniff)
 
     p = sub.add_parser(
         "analyze",

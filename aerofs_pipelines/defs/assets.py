@@ -32,6 +32,7 @@ from aerofs_pipelines.batch.text import TEXT_OUTCOME_SCHEMA, analyze_file
 from aerofs_pipelines.defs.metadata import add_batch_metadata, table_schema
 from aerofs_pipelines.defs.partitions import batches_partitions
 from aerofs_pipelines.defs.resources import DatasetRegistry, LakeStore, LandingZone
+from aerofs_pipelines.kernels import describe_dialect
 from aerofs_pipelines.lake.layout import manifest_key
 from aerofs_pipelines.lake.storage import scratch_dir
 from aerofs_pipelines.registry import Registry
@@ -204,9 +205,17 @@ def _tables_metadata(
         "mb_per_s": mb_per_s(nbytes, seconds),
         "tables": dg.MetadataValue.md(
             md_table(
-                ("file", "dataset", "status", "rows", "rejected", "reason"),
+                ("file", "dataset", "status", "rows", "rejected", "dialect", "reason"),
                 [
-                    (o.file, o.dataset, o.status, o.rows, o.rejected_rows, o.reason)
+                    (
+                        o.file,
+                        o.dataset,
+                        o.status,
+                        o.rows,
+                        o.rejected_rows,
+                        describe_dialect(json.loads(o.dialect)),
+                        o.reason,
+                    )
                     for o in outcomes
                 ],
             )

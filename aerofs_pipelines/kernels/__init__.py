@@ -21,15 +21,21 @@ from aerofs_pipelines.kernels.errors import InputFormatError, KernelError, Kerne
 
 __all__ = [
     "ConversionStats",
+    "Dialect",
+    "DialectOption",
     "InputFormatError",
     "KernelError",
     "KernelInternalError",
+    "SniffedDialect",
     "TextStats",
     "analyze_text",
     "binary_kind",
+    "check_dialect",
     "csv_to_parquet",
+    "describe_dialect",
     "digest",
     "read_csv",
+    "sniff",
 ]
 
 StrPath: TypeAlias = str | os.PathLike[str]
@@ -37,6 +43,59 @@ SchemaLike: TypeAlias = pa.Schema | Mapping[str, pa.DataType | str]
 OnError: TypeAlias = Literal["fail", "quarantine"]
 Compression: TypeAlias = Literal["zstd", "snappy", "lz4", "none"]
 ProgressCallback: TypeAlias = Callable[[int, int], None]
+Ragged: TypeAlias = Literal["reject", "pad", "truncate"]
+
+
+class Dialect(TypedDict, total=False):
+    """What a CSV file looks like; every key is optional (a default, or the sniffed value).
+
+    Defaults are RFC 4180: UTF-8, ``,``, ``"`` doubled inside quotes, one header row.
+    """
+
+    encoding: str
+    """A WHATWG label: ``utf-8`` (a BOM is dropped), ``utf-16le``/``utf-16be``,
+    ``windows-1252`` (also ``latin1``, ``cp1252``), ``iso-8859-15``, ``windows-1250``, ..."""
+    delimiter: str
+    """One or more characters: ``,`` ``;`` ``|`` ``\t`` ``, `` ``||``."""
+    quote: str | None
+    """The quote character, or None for no quoting."""
+    escape: str | None
+    """None: a quote inside quotes is doubled; else the escape character (``\\``)."""
+    skip_rows: int
+    """Lines before the header (titles, notes), skipped whatever they hold."""
+    header_rows: int
+    """0 (names ``column_1``...), 1, or several rows joined with a space per column."""
+    comment: str | None
+    """Lines starting with this prefix are skipped wherever they are."""
+    skip_footer: int
+    """Trailing lines (totals, footnotes) that are not table rows."""
+    trim: bool
+    """Strip spaces and tabs around unquoted fields."""
+    null_values: list[str]
+    """Field values that mean null, besides the empty field (``NA``, ``NULL``, ``-``)."""
+    decimal: str
+    """``.`` or ``,``."""
+    thousands: str | None
+    """Grouping separator of numbers (``.`` in ``1.234,5``), checked to group by three."""
+    date_format: str | None
+    """strftime-style (``%d.%m.%Y``); ISO-8601 is always read too."""
+    timestamp_format: str | None
+    """strftime-style (``%d/%m/%Y %H:%M``); ISO-8601 is always read too."""
+    ragged: Ragged
+    """Rows with another field count than the header: ``reject`` them, ``pad`` short
+    ones with nulls, or ``truncate`` long ones."""
+
+
+class SniffedDialect(Dialect):
+    """A complete dialect (every key of :class:`Dialect`), as :func:`sniff` decided it."""
+
+    confidence: float
+    """0-1: encoding certainty x margin of the delimiter's win x row consistency (1.0
+    when nothing was sniffed)."""
+
+
+DialectOption: TypeAlias = Literal["auto"] | Dialect | Mapping[str, object] | None
+"""``None``: the defaults; ``"auto"``: sniffed; a mapping: its keys over the defaults."""
 
 
 class ConversionStats(TypedDict):
@@ -54,6 +113,9 @@ class ConversionStats(TypedDict):
     """Column name → Arrow type, as written."""
     row_groups: int
     seconds: float
+    dialect: SniffedDialect
+    """The dialect the file was read in (``confidence`` is 1.0 unless sniffed)."""
+    dialect_sniffed: bool
 
 
 class TextStats(TypedDict):
@@ -78,22 +140,31 @@ def _schema(schema: SchemaLike | None) -> pa.Schema | None:
     return pa.schema(fields)
 
 
-def _delimiter(delimiter: str) -> int:
-    raw = delimiter.encode()
-    if len(raw) != 1 or raw in (b'"', b"\n", b"\r"):
-        raise ValueError(
-            f"delimiter must be one ASCII character other than quote or newline, got {delimiter!r}"
-        )
-    return raw[0]
+def _dialect(
+    dialect: DialectOption, delimiter: str | None, has_header: bool | None
+) -> tuple[dict[str, object], bool]:
+    """The options to pass to the kernel, and whether to sniff the rest."""
+    if dialect is None or dialect == "auto":
+        options: dict[str, object] = {}
+    elif isinstance(dialect, Mapping):
+        options = dict(dialect)
+    else:
+        raise ValueError(f"dialect must be None, 'auto' or a mapping, got {dialect!r}")
+    if delimiter is not None:
+        options["delimiter"] = delimiter
+    if has_header is not None:
+        options["header_rows"] = int(has_header)
+    return options, dialect == "auto"
 
 
 def csv_to_parquet(
     src: StrPath,
     dst: StrPath,
     *,
+    dialect: DialectOption = None,
     schema: SchemaLike | None = None,
-    delimiter: str = ",",
-    has_header: bool = True,
+    delimiter: str | None = None,
+    has_header: bool | None = None,
     on_error: OnError = "fail",
     rejects: StrPath | None = None,
     compression: Compression = "zstd",
@@ -101,24 +172,31 @@ def csv_to_parquet(
 ) -> ConversionStats:
     """Convert a CSV/TSV file to Parquet, streaming in bounded memory on all cores.
 
+    ``dialect`` says what the file looks like (:class:`Dialect`): None for RFC 4180
+    UTF-8 with a header, ``"auto"`` to sniff it, or a mapping of the options that differ.
+    ``delimiter`` and ``has_header`` override it (and constrain the sniffer). Files in
+    the default shape (any one-byte delimiter) take the parallel fast path; others are
+    transcoded and normalized on the way in, keeping their line numbers in errors.
+
     The schema is inferred from a sample unless ``schema`` is given (a ``pyarrow.Schema``
-    or a mapping of column name to type). Empty cells are nulls. With
-    ``on_error="quarantine"`` every row that does not parse is left out of ``dst`` and
-    written with its line number and reason to ``rejects`` (CSV, or Parquet when the
-    name ends in ``.parquet``). ``dst`` (and ``rejects``) appear atomically: a reader
-    never sees a half-written file. ``progress(bytes_read, rows)`` is called a few
-    times a second when given.
+    or a mapping of column name to type). Empty cells are nulls. An empty file, or one
+    with only a header, is an empty table. With ``on_error="quarantine"`` every row that
+    does not parse is left out of ``dst`` and written with its line number and reason to
+    ``rejects`` (CSV, or Parquet when the name ends in ``.parquet``). ``dst`` (and
+    ``rejects``) appear atomically: a reader never sees a half-written file.
+    ``progress(bytes_read, rows)`` is called a few times a second when given.
     """
     if on_error not in ("fail", "quarantine"):
         raise ValueError(f"on_error must be 'fail' or 'quarantine', got {on_error!r}")
     if compression not in ("zstd", "snappy", "lz4", "none"):
         raise ValueError(f"unknown compression {compression!r}")
+    options, auto = _dialect(dialect, delimiter, has_header)
     stats: ConversionStats = _rust_core.csv_to_parquet(
         os.fspath(src),
         os.fspath(dst),
         _schema(schema),
-        _delimiter(delimiter),
-        has_header,
+        options,
+        auto,
         on_error,
         None if rejects is None else os.fspath(rejects),
         compression,
@@ -130,20 +208,65 @@ def csv_to_parquet(
 def read_csv(
     src: StrPath,
     *,
+    dialect: DialectOption = None,
     schema: SchemaLike | None = None,
-    delimiter: str = ",",
-    has_header: bool = True,
+    delimiter: str | None = None,
+    has_header: bool | None = None,
 ) -> pa.RecordBatchReader:
     """Parse a CSV file with the same parser as :func:`csv_to_parquet`, as an Arrow stream.
 
-    Batches come through the Arrow C stream interface (no copies). A malformed row
-    raises ``InputFormatError`` up front if it is in the inference sample, otherwise
+    ``dialect``, ``delimiter`` and ``has_header`` as in :func:`csv_to_parquet`. Batches
+    come through the Arrow C stream interface (no copies). A malformed row raises
+    ``InputFormatError`` up front if it is in the inference sample, otherwise
     ``pyarrow.ArrowInvalid`` (carrying the same file:line:column message) while reading.
     """
+    options, auto = _dialect(dialect, delimiter, has_header)
     reader: pa.RecordBatchReader = _rust_core.read_csv(
-        os.fspath(src), _schema(schema), _delimiter(delimiter), has_header
+        os.fspath(src), _schema(schema), options, auto
     )
     return reader
+
+
+def sniff(src: StrPath, *, pinned: Dialect | Mapping[str, object] | None = None) -> SniffedDialect:
+    """Decide the dialect of a CSV file from its first 64 KiB (and last 16 KiB).
+
+    ``pinned`` fixes some options; the sniffer decides the others around them. An
+    encoding that cannot be decided (neither UTF-8 nor plausible text in a single-byte
+    code page, or mixed) raises ``InputFormatError`` naming it, never mojibake.
+    """
+    result: SniffedDialect = _rust_core.sniff(
+        os.fspath(src), None if pinned is None else dict(pinned)
+    )
+    return result
+
+
+def check_dialect(options: Dialect | Mapping[str, object]) -> SniffedDialect:
+    """The complete dialect ``options`` describe over the defaults (``confidence`` 1.0).
+
+    ``ValueError`` names the first unknown key or bad value (a quote that is part of the
+    delimiter, an unsupported date directive, an unknown encoding, ...).
+    """
+    result: SniffedDialect = _rust_core.check_dialect(dict(options))
+    return result
+
+
+_DEFAULT_DIALECT: dict[str, object] = {}
+
+
+def describe_dialect(dialect: Mapping[str, object]) -> str:
+    """One line of what differs from RFC 4180 (``delimiter=';', decimal=','``)."""
+    if not _DEFAULT_DIALECT:
+        _DEFAULT_DIALECT.update(check_dialect({}))
+    parts = []
+    for key, value in dialect.items():
+        if key in ("confidence", "pinned") or _DEFAULT_DIALECT.get(key) == value:
+            continue
+        parts.append(f"{key}={value!r}")
+    text = ", ".join(parts) or "RFC 4180"
+    confidence = dialect.get("confidence")
+    if isinstance(confidence, float) and confidence < 1.0:
+        text += f" (confidence {confidence:.2f})"
+    return text
 
 
 def analyze_text(src: StrPath, *, top_k: int = 20) -> TextStats:

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from aerofs_pipelines import config
+from aerofs_pipelines import config, kernels
 from aerofs_pipelines.registry.errors import RegistryError
 from aerofs_pipelines.registry.schemas import dataset_pandera_schema, validate_check
 
@@ -76,6 +76,8 @@ class DatasetSpec:
     columns: tuple[ColumnSpec, ...]
     description: str | None = None
     strict: bool = True
+    dialect: Mapping[str, Any] = field(default_factory=dict)
+    """Dialect options pinned for the dataset's files (the rest is sniffed per file)."""
 
     def matches(self, file_name: str) -> str | None:
         """The first pattern matching ``file_name`` (a path inside the batch), or None."""
@@ -176,13 +178,31 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
     columns = raw.get("columns") or {}
     if not isinstance(columns, Mapping) or not columns:
         raise RegistryError(f"datasets.{name}.columns: give at least one column")
+    unknown = set(raw) - {"patterns", "columns", "description", "strict", "dialect"}
+    if unknown:
+        raise RegistryError(f"datasets.{name}: unknown keys {sorted(unknown)}")
     return DatasetSpec(
         name=name,
         patterns=tuple(str(p) for p in patterns),
         columns=tuple(_column(name, str(c), v) for c, v in columns.items()),
         description=raw.get("description"),
         strict=bool(raw.get("strict", True)),
+        dialect=_dialect(name, raw.get("dialect")),
     )
+
+
+def _dialect(dataset: str, raw: Any) -> dict[str, Any]:
+    """A dataset's pinned dialect options, checked by the kernel that will apply them."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"datasets.{dataset}.dialect: expected a mapping of options")
+    pins = {str(k): v for k, v in raw.items()}
+    try:
+        kernels.check_dialect(pins)
+    except ValueError as exc:
+        raise RegistryError(f"datasets.{dataset}.dialect: {exc}") from None
+    return pins
 
 
 def parse_registry(text: str, source: str = "<memory>") -> Registry:

@@ -13,7 +13,11 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::csv::{self, Compression, ConvertOptions, CsvOptions, OnError, Progress};
+use crate::csv::dialect::sniffer::{self, Sniffed};
+use crate::csv::dialect::{encoding_for, DateFormat};
+use crate::csv::{
+    self, Compression, ConvertOptions, Dialect, DialectOverrides, OnError, Progress, Ragged,
+};
 use crate::error::KernelError;
 use crate::{digest as content_digest, text};
 
@@ -118,16 +122,191 @@ fn progress_hook(callback: Option<Py<PyAny>>, failure: Arc<Mutex<Option<PyErr>>>
     })
 }
 
+const DIALECT_KEYS: &[&str] = &[
+    "encoding",
+    "delimiter",
+    "quote",
+    "escape",
+    "skip_rows",
+    "header_rows",
+    "comment",
+    "skip_footer",
+    "trim",
+    "null_values",
+    "decimal",
+    "thousands",
+    "date_format",
+    "timestamp_format",
+    "ragged",
+];
+
+fn bad(key: &str, why: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("dialect option {key}: {why}"))
+}
+
+/// One ASCII character, or `None` when the value is None (or the empty string).
+fn one_char(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<u8>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let s: String = v
+        .extract()
+        .map_err(|_| bad(key, "expected a string or None"))?;
+    match s.as_bytes() {
+        [] => Ok(None),
+        [c] if c.is_ascii() => Ok(Some(*c)),
+        _ => Err(bad(key, format!("expected one ASCII character, got {s:?}"))),
+    }
+}
+
+fn optional_string(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    v.extract::<String>()
+        .map(Some)
+        .map_err(|_| bad(key, "expected a string or None"))
+}
+
+fn count(key: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(bad(key, "expected a non-negative integer, got a bool"));
+    }
+    v.extract::<usize>()
+        .map_err(|_| bad(key, "expected a non-negative integer"))
+}
+
+fn date_format(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<DateFormat>> {
+    optional_string(key, v)?
+        .map(|s| DateFormat::new(&s).map_err(|e| bad(key, e)))
+        .transpose()
+}
+
+/// The fields a dialect mapping sets (unknown keys are refused by name).
+fn parse_overrides(dialect: Option<&Bound<'_, PyDict>>) -> PyResult<DialectOverrides> {
+    let mut o = DialectOverrides::default();
+    let Some(dict) = dialect else {
+        return Ok(o);
+    };
+    for (k, v) in dict.iter() {
+        let key: String = k.extract()?;
+        let key = key.as_str();
+        match key {
+            "encoding" => {
+                let label: String = v.extract().map_err(|_| bad(key, "expected a string"))?;
+                o.encoding = Some(encoding_for(&label).map_err(|e| bad(key, e))?);
+            }
+            "delimiter" => {
+                let d: String = v.extract().map_err(|_| bad(key, "expected a string"))?;
+                o.delimiter = Some(d.into_bytes());
+            }
+            "quote" => o.quote = Some(one_char(key, &v)?),
+            "escape" => o.escape = Some(one_char(key, &v)?),
+            "skip_rows" => o.skip_rows = Some(count(key, &v)?),
+            "header_rows" => o.header_rows = Some(count(key, &v)?),
+            "comment" => o.comment = Some(optional_string(key, &v)?.map(String::into_bytes)),
+            "skip_footer" => o.skip_footer = Some(count(key, &v)?),
+            "trim" => o.trim = Some(v.extract().map_err(|_| bad(key, "expected a bool"))?),
+            "null_values" => {
+                let values: Vec<String> = v
+                    .extract()
+                    .map_err(|_| bad(key, "expected a list of strings"))?;
+                // The empty string is null anyway.
+                o.null_values = Some(
+                    values
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .map(String::into_bytes)
+                        .collect(),
+                );
+            }
+            "decimal" => {
+                o.decimal = Some(one_char(key, &v)?.ok_or_else(|| bad(key, "must not be None"))?)
+            }
+            "thousands" => o.thousands = Some(one_char(key, &v)?),
+            "date_format" => o.date_format = Some(date_format(key, &v)?),
+            "timestamp_format" => o.timestamp_format = Some(date_format(key, &v)?),
+            "ragged" => {
+                let name: String = v.extract().map_err(|_| bad(key, "expected a string"))?;
+                o.ragged = Some(Ragged::parse(&name).ok_or_else(|| {
+                    bad(
+                        key,
+                        format!("expected 'reject', 'pad' or 'truncate', got {name:?}"),
+                    )
+                })?);
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown dialect option {other:?} (known: {})",
+                    DIALECT_KEYS.join(", ")
+                )))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The dialect to read `src` in: sniffed (honouring `overrides`) or the defaults with
+/// `overrides` applied. Runs without the GIL.
+fn resolve(
+    src: &std::path::Path,
+    overrides: &DialectOverrides,
+    auto: bool,
+) -> Result<Sniffed, KernelError> {
+    if auto {
+        return sniffer::sniff_file(src, overrides);
+    }
+    let dialect = Dialect::default().with(overrides);
+    dialect.validate().map_err(KernelError::Invalid)?;
+    Ok(Sniffed {
+        dialect,
+        confidence: 1.0,
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn chr(c: Option<u8>) -> Option<String> {
+    c.map(|c| char::from(c).to_string())
+}
+
+/// A dialect as the mapping `kernels.Dialect` describes.
+fn dialect_dict<'py>(py: Python<'py>, d: &Dialect) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("encoding", d.encoding.name().to_ascii_lowercase())?;
+    out.set_item("delimiter", text(&d.delimiter))?;
+    out.set_item("quote", chr(d.quote))?;
+    out.set_item("escape", chr(d.escape))?;
+    out.set_item("skip_rows", d.skip_rows)?;
+    out.set_item("header_rows", d.header_rows)?;
+    out.set_item("comment", d.comment.as_deref().map(text))?;
+    out.set_item("skip_footer", d.skip_footer)?;
+    out.set_item("trim", d.trim)?;
+    let nulls: Vec<String> = d.null_values.iter().map(|v| text(v)).collect();
+    out.set_item("null_values", PyList::new(py, &nulls)?)?;
+    out.set_item("decimal", char::from(d.values.decimal).to_string())?;
+    out.set_item("thousands", chr(d.values.thousands))?;
+    out.set_item("date_format", d.values.date.as_ref().map(DateFormat::spec))?;
+    out.set_item(
+        "timestamp_format",
+        d.values.timestamp.as_ref().map(DateFormat::spec),
+    )?;
+    out.set_item("ragged", d.ragged.name())?;
+    Ok(out)
+}
+
 #[pyfunction]
-#[pyo3(signature = (src, dst, schema, delimiter, has_header, on_error, rejects, compression, progress))]
+#[pyo3(signature = (src, dst, schema, dialect, auto, on_error, rejects, compression, progress))]
 #[allow(clippy::too_many_arguments)]
 fn csv_to_parquet<'py>(
     py: Python<'py>,
     src: PathBuf,
     dst: PathBuf,
     schema: Option<Bound<'py, PyAny>>,
-    delimiter: u8,
-    has_header: bool,
+    dialect: Option<Bound<'py, PyDict>>,
+    auto: bool,
     on_error: &str,
     rejects: Option<PathBuf>,
     compression: &str,
@@ -138,23 +317,27 @@ fn csv_to_parquet<'py>(
         "quarantine" => OnError::Quarantine,
         other => return Err(PyValueError::new_err(format!("unknown on_error {other:?}"))),
     };
+    let overrides = parse_overrides(dialect.as_ref())?;
     let failure = Arc::new(Mutex::new(None));
-    let options = ConvertOptions {
-        csv: CsvOptions {
-            delimiter,
-            has_header,
-        },
-        schema: parse_schema(schema.as_ref())?,
-        on_error,
-        rejects,
-        compression: parse_compression(compression)?,
-        progress: Some(progress_hook(progress, Arc::clone(&failure))),
-    };
-    let result = run_detached(py, move || csv::csv_to_parquet(&src, &dst, options));
+    let schema = parse_schema(schema.as_ref())?;
+    let compression = parse_compression(compression)?;
+    let hook = progress_hook(progress, Arc::clone(&failure));
+    let result = run_detached(py, move || {
+        let sniffed = resolve(&src, &overrides, auto)?;
+        let options = ConvertOptions {
+            dialect: sniffed.dialect.clone(),
+            schema,
+            on_error,
+            rejects,
+            compression,
+            progress: Some(hook),
+        };
+        csv::csv_to_parquet(&src, &dst, options).map(|stats| (stats, sniffed))
+    });
     if let Some(err) = failure.lock().ok().and_then(|mut slot| slot.take()) {
         return Err(err);
     }
-    let stats = result?;
+    let (stats, sniffed) = result?;
     let out = PyDict::new(py);
     out.set_item("rows", stats.rows)?;
     out.set_item("rejected_rows", stats.rejected_rows)?;
@@ -177,26 +360,58 @@ fn csv_to_parquet<'py>(
     out.set_item("schema", types)?;
     out.set_item("row_groups", stats.row_groups)?;
     out.set_item("seconds", stats.seconds)?;
+    let dialect = dialect_dict(py, &sniffed.dialect)?;
+    dialect.set_item("confidence", sniffed.confidence)?;
+    out.set_item("dialect", dialect)?;
+    out.set_item("dialect_sniffed", auto)?;
     Ok(out)
 }
 
 #[pyfunction]
-#[pyo3(signature = (src, schema, delimiter, has_header))]
+#[pyo3(signature = (src, schema, dialect, auto))]
 fn read_csv<'py>(
     py: Python<'py>,
     src: PathBuf,
     schema: Option<Bound<'py, PyAny>>,
-    delimiter: u8,
-    has_header: bool,
+    dialect: Option<Bound<'py, PyDict>>,
+    auto: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let schema = parse_schema(schema.as_ref())?;
-    let options = CsvOptions {
-        delimiter,
-        has_header,
-    };
-    let reader = run_detached(py, move || csv::read_csv(&src, options, schema))?;
+    let overrides = parse_overrides(dialect.as_ref())?;
+    let reader = run_detached(py, move || {
+        let sniffed = resolve(&src, &overrides, auto)?;
+        csv::read_csv(&src, sniffed.dialect, schema)
+    })?;
     let boxed: Box<dyn RecordBatchReader + Send> = Box::new(reader);
     boxed.into_pyarrow(py)
+}
+
+/// The complete dialect `options` describe over the defaults (ValueError if invalid).
+#[pyfunction]
+fn check_dialect<'py>(
+    py: Python<'py>,
+    options: Option<Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let overrides = parse_overrides(options.as_ref())?;
+    let dialect = Dialect::default().with(&overrides);
+    dialect.validate().map_err(PyValueError::new_err)?;
+    let out = dialect_dict(py, &dialect)?;
+    out.set_item("confidence", 1.0)?;
+    Ok(out)
+}
+
+#[pyfunction]
+#[pyo3(signature = (src, pinned))]
+fn sniff<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    pinned: Option<Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let overrides = parse_overrides(pinned.as_ref())?;
+    let sniffed = run_detached(py, move || sniffer::sniff_file(&src, &overrides))?;
+    let out = dialect_dict(py, &sniffed.dialect)?;
+    out.set_item("confidence", sniffed.confidence)?;
+    Ok(out)
 }
 
 #[pyfunction]
@@ -239,6 +454,8 @@ fn binary_kind(py: Python<'_>, src: PathBuf) -> PyResult<Option<String>> {
 fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_to_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(read_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(sniff, m)?)?;
+    m.add_function(wrap_pyfunction!(check_dialect, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_text, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(binary_kind, m)?)?;

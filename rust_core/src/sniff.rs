@@ -45,8 +45,10 @@ pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
 
 /// What to do about content [`binary_kind`] recognised.
 pub fn refusal_hint(what: &str) -> &'static str {
-    if what.starts_with("UTF-16") {
-        "re-encode it as UTF-8 first"
+    if what.starts_with("UTF-16LE") {
+        "read it with encoding utf-16le, or let dialect auto detect it"
+    } else if what.starts_with("UTF-16BE") {
+        "read it with encoding utf-16be, or let dialect auto detect it"
     } else {
         "decompress or convert it first"
     }

@@ -117,6 +117,51 @@ def test_convert_delimiter_and_no_header(tmp_path: Path) -> None:
     assert len(stats["columns"]) == 2
 
 
+def test_convert_sniffs_the_dialect_and_options_pin_keys(tmp_path: Path) -> None:
+    src = tmp_path / "eu.csv"
+    src.write_bytes("Bericht\nNr;Betrag\n1;1.234,5\n2;NA\n3;7,25\n".encode("cp1252"))
+    proc = aerofs("convert", src, tmp_path / "eu.parquet", "--json")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert stats["dialect_sniffed"] is True
+    assert stats["schema"] == {"Nr": "int64", "Betrag": "double"}
+    assert (stats["dialect"]["skip_rows"], stats["dialect"]["decimal"]) == (1, ",")
+    # A pinned key wins; --dialect default reads RFC 4180 with only the given keys.
+    proc = aerofs("convert", src, tmp_path / "x.parquet", "--skip-rows", "0", "--json")
+    assert json.loads(proc.stdout)["dialect"]["skip_rows"] == 0
+    proc = aerofs(
+        "convert", src, tmp_path / "y.parquet", "--dialect", "default", "--skip-rows", "1",
+        "--delimiter", "semicolon", "--null-value", "NA", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    assert stats["dialect_sniffed"] is False
+    assert stats["schema"] == {"Nr": "int64", "Betrag": "string"}  # no decimal comma given
+
+
+def test_sniff_prints_the_dialect(tmp_path: Path) -> None:
+    src = tmp_path / "p.csv"
+    src.write_text("id|note\n1|'it\\'s'\n2|'a|b'\n")
+    proc = aerofs("sniff", src, "--json")
+    assert proc.returncode == 0, proc.stderr
+    dialect = json.loads(proc.stdout)
+    assert (dialect["delimiter"], dialect["quote"], dialect["escape"]) == ("|", "'", "\\")
+    assert 0 < dialect["confidence"] <= 1
+    proc = aerofs("sniff", src, "--quote", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"quote\s+None", proc.stdout)
+    assert re.search(r"confidence\s+[01]\.\d\d", proc.stdout)
+
+
+def test_convert_help_lists_the_dialect_options() -> None:
+    proc = aerofs("convert", "--help")
+    for option in ("--encoding", "--delimiter", "--quote", "--escape", "--skip-rows",
+                   "--header-rows", "--comment", "--skip-footer", "--trim", "--null-value",
+                   "--decimal", "--thousands", "--date-format", "--timestamp-format",
+                   "--ragged", "--dialect"):  # fmt: skip
+        assert option in proc.stdout, option
+
+
 def test_convert_quarantine_default_rejects(tmp_path: Path, ragged_csv: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     dst = tmp_path / "ragged.parquet"
@@ -193,7 +238,7 @@ def test_directory_is_an_input_error(tmp_path: Path) -> None:
         ("convert",),
         ("convert", "a.csv", "b.parquet", "--on-error", "ignore"),
         ("convert", "a.csv", "b.parquet", "--compression", "gzip"),
-        ("convert", "a.csv", "b.parquet", "--delimiter", "ab"),
+        ("convert", "a.csv", "b.parquet", "--delimiter", ""),
         ("convert", "a.csv", "b.parquet", "--rejects", "r.csv"),  # needs quarantine
         ("analyze", "f.txt", "--top-k", "-1"),
         ("frobnicate",),

@@ -171,7 +171,7 @@ def test_bad_files_fail_cleanly_and_are_recorded(
     assert status == {
         "Sales-2024.csv": "processed",
         "orders_eu.tsv": "processed",
-        "empty.csv": "quarantined",
+        "empty.csv": "processed",  # an empty file is an empty table, not an error
         "binary.csv": "quarantined",
         "wrong_columns_orders.csv": "processed",
         "orders_bad_header.csv": "quarantined",
@@ -181,7 +181,9 @@ def test_bad_files_fail_cleanly_and_are_recorded(
         "leak.txt": "quarantined",
         "_SUCCESS": "skipped",
     }
-    assert "empty file" in files["empty.csv"]["reason"]
+    assert files["empty.csv"]["dialect"]["header_rows"] == 1
+    assert files["orders_eu.tsv"]["dialect"]["delimiter"] == "\t"
+    assert files["orders_eu.tsv"]["dialect"]["pinned"] == ["delimiter"]
     assert "binary" in files["binary.csv"]["reason"]
     assert "do not match" in files["orders_bad_header.csv"]["reason"]
     assert "outside" in files["leak.txt"]["reason"]
@@ -194,6 +196,8 @@ def test_bad_files_fail_cleanly_and_are_recorded(
 
     assert lake.exists("tables/sales_2024/batch=mixed/Sales-2024.parquet")
     assert lake.exists("tables/orders/batch=mixed/orders_eu.parquet")
+    with lake.local_path("tables/empty/batch=mixed/empty.parquet") as path:
+        assert pq.read_table(path).num_rows == 0
     with lake.local_path("rejects/orders/batch=mixed/orders_eu.rejects.parquet") as path:
         (reject,) = pq.read_table(path).to_pylist()
     assert (reject["line"], reject["column_name"]) == (3, "order_date")

@@ -307,7 +307,7 @@ def test_bad_arguments_raise_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         csv_to_parquet(src, tmp_path / "o.parquet", on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        csv_to_parquet(src, tmp_path / "o.parquet", delimiter=",,")
+        csv_to_parquet(src, tmp_path / "o.parquet", delimiter="")
     with pytest.raises(ValueError):
         csv_to_parquet(src, tmp_path / "o.parquet", delimiter='"')
     assert not (tmp_path / "o.parquet").exists()

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aerofs_pipelines.kernels import csv_to_parquet, read_csv
+from aerofs_pipelines.kernels import OnError, csv_to_parquet, read_csv
 from aerofs_pipelines.kernels.errors import InputFormatError, KernelError
 from tests.support.csv_cases import (
     BadCase,
@@ -84,12 +84,17 @@ def read_rejects(path: Path) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- empty / header-only
 
 
+@pytest.mark.parametrize("data", [b"", b"\n\r\n\n", b"\xef\xbb\xbf"])
 @pytest.mark.parametrize("on_error", ["fail", "quarantine"])
-def test_empty_file(tmp_path: Path, on_error: str) -> None:
-    src = write(tmp_path, b"")
-    expect_failure(src, tmp_path / "out", on_error=on_error, rejects=tmp_path / "rej.csv")
-    with pytest.raises(InputFormatError):
-        read_csv(src).read_all()
+def test_empty_file_is_an_empty_table(tmp_path: Path, data: bytes, on_error: OnError) -> None:
+    src = write(tmp_path, data)
+    dst = tmp_path / "o.parquet"
+    stats = csv_to_parquet(src, dst, on_error=on_error, rejects=tmp_path / "rej.csv")
+    assert (stats["rows"], stats["columns"], stats["rejected_rows"]) == (0, [], 0)
+    table = pq.read_table(dst)
+    assert (table.num_rows, table.column_names) == (0, [])
+    streamed = read_csv(src).read_all()
+    assert (streamed.num_rows, streamed.column_names) == (0, [])
 
 
 @pytest.mark.parametrize("data", ["a,b,c\n", "a,b,c", "a,b,c\r\n", "\ufeffa,b,c\n"])
@@ -160,9 +165,9 @@ def test_unterminated_quote_quarantine(tmp_path: Path) -> None:
         ("a,b,c\n1,2,3\n4,5\n6,7,8\n", 3, "expected 3 fields, found 2"),
         ("a,b,c\n1,2,3\n4,5,6,7\n", 3, "expected 3 fields, found 4"),
         ('a,b,c\r\n1,"x\r\ny",3\r\n"p\nq\nr",5,6\r\n7\r\n', 7, "expected 3 fields, found 1"),
-        ('a,b,c\n1,"a,b",3\n4,"x""y",5,\n', 3, "expected 3 fields, found 4"),
+        ('a,b,c\n1,"a,b",3\n4,"x""y",5,x\n', 3, "expected 3 fields, found 4"),
     ],
-    ids=["fewer", "more", "after-multiline-crlf", "trailing-delimiter"],
+    ids=["fewer", "more", "after-multiline-crlf", "extra-value"],
 )
 def test_ragged_row_fails(tmp_path: Path, data: str, line: int, reason: str) -> None:
     src = write(tmp_path, data)
@@ -430,17 +435,18 @@ def test_quarantine_parquet_rejects(tmp_path: Path) -> None:
 
 
 def test_quarantine_ragged_rows(tmp_path: Path) -> None:
-    src = write(tmp_path, 'a,b\n1,x\n2\n3,y,extra\n"4","multi\nline"\n5,z,\n')
+    src = write(tmp_path, 'a,b\n1,x\n2\n3,y,extra\n"4","multi\nline"\n5,z,\n6,w,,q\n')
     dst, rej = tmp_path / "o.parquet", tmp_path / "rej.csv"
     stats = csv_to_parquet(src, dst, on_error="quarantine", rejects=rej)
-    assert stats["rows"] == 2 and stats["rejected_rows"] == 3
+    assert stats["rows"] == 3 and stats["rejected_rows"] == 3
     assert stats["schema"] == {"a": "int64", "b": "string"}
-    assert pq.read_table(dst).to_pydict() == {"a": [1, 4], "b": ["x", "multi\nline"]}
+    # A trailing delimiter ("5,z,") loses nothing: the row is read without its empty field.
+    assert pq.read_table(dst).to_pydict() == {"a": [1, 4, 5], "b": ["x", "multi\nline", "z"]}
     rows = read_rejects(rej)
     assert [(r["line"], r["record"]) for r in rows] == [
         ("3", "2"),
         ("4", "3,y,extra"),
-        ("7", "5,z,"),
+        ("8", "6,w,,q"),
     ]
     assert "expected 2 fields, found 1" in rows[0]["reason"]
     assert "expected 2 fields, found 3" in rows[1]["reason"]

@@ -29,3 +29,46 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     custom.write_text("datasets:\n  logs:\n    patterns: ['*.csv']\n    columns: {a: int64}\n")
     monkeypatch.setenv("AEROFS_DATASETS", str(custom))
     assert load_registry().match("anything.csv").dataset == "logs"
+
+
+def test_a_dataset_pins_part_of_its_dialect() -> None:
+    reg = parse_registry(
+        "datasets:\n  eu:\n    patterns: [eu*.csv]\n"
+        "    dialect: {delimiter: ';', decimal: ',', null_values: [NA, '-']}\n"
+        "    columns: {a: float64}\n"
+    )
+    spec = reg.get("eu")
+    assert spec is not None
+    assert spec.dialect == {"delimiter": ";", "decimal": ",", "null_values": ["NA", "-"]}
+    assert (
+        reg.get("eu") is not None
+        and parse_registry("datasets:\n  d:\n    patterns: [d.csv]\n    columns: {a: int64}\n")
+        .datasets[0]
+        .dialect
+        == {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("dialect", "message"),
+    [
+        ("{delimitor: ';'}", 'unknown dialect option "delimitor"'),
+        ("{encoding: ebcdic-9}", "unknown encoding"),
+        ("{quote: ';', delimiter: ';'}", "part of the delimiter"),
+        ("[';']", "expected a mapping of options"),
+    ],
+)
+def test_a_bad_dialect_block_is_refused_where_it_is(dialect: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        parse_registry(
+            f"datasets:\n  d:\n    patterns: [d.csv]\n    dialect: {dialect}\n"
+            "    columns: {a: int64}\n"
+        )
+    assert "datasets.d.dialect" in str(info.value)
+
+
+def test_unknown_dataset_keys_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown keys \['delimiter'\]"):
+        parse_registry(
+            "datasets:\n  d:\n    patterns: [d.csv]\n    delimiter: ';'\n    columns: {a: int64}\n"
+        )

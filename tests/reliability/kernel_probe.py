@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from aerofs_pipelines import kernels
-from aerofs_pipelines.batch.manifest import TABLE_SUFFIXES
+from aerofs_pipelines.batch.dialects import SUFFIX_DELIMITERS
 from aerofs_pipelines.kernels.errors import KernelError
 from aerofs_pipelines.registry import load_registry
 
@@ -51,10 +51,10 @@ def probe(path: Path, name: str, scratch: Path) -> dict[str, Any]:
     """Every kernel on ``path`` (named ``name`` in its batch)."""
     report: dict[str, Any] = {"name": name}
     suffix = Path(name).suffix.lower()
-    if suffix in TABLE_SUFFIXES:
+    if suffix in SUFFIX_DELIMITERS:
         spec = load_registry().match(name).spec
         schema = spec.arrow_schema() if spec else None
-        delimiter = TABLE_SUFFIXES[suffix]
+        delimiter = SUFFIX_DELIMITERS[suffix]
 
         def convert(on_error: str) -> dict[str, int]:
             dst, rejects = scratch / f"{on_error}.parquet", scratch / f"{on_error}.rejects.csv"

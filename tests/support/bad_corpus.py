@@ -155,35 +155,40 @@ def _specs() -> list[_Spec]:
     return [
         f(
             "ragged_rows.csv",
-            "rows with too few and too many fields (2 of 4 rows ragged)",
+            "rows with too few and too many fields (2 of 4 rows ragged): the sniffer pads "
+            "the short row, the long one goes to the rejects",
             "processed",
             _bytes(_HEADER + b"1,a,1.5\n2,b\n3,c,3.5,extra,more\n4,d,4.5\n"),
-            rows=2,
+            rows=3,
         ),
         f(
             "unterminated_quote_body.csv",
-            "a quoted field in the last row is never closed",
+            "a quoted field is never closed: read with no quoting, every row kept",
             "processed",
             _bytes(_HEADER + b'1,a,1.5\n2,"never closed,2.5\n3,c,3.5\n'),
-            rows=1,
+            rows=3,
         ),
         f(
             "unterminated_quote_header.csv",
-            "the header's quoted name is never closed (the header swallows the whole file)",
-            "quarantined",
+            "the header's quoted name is never closed: the sniffer reads the quote as a "
+            "literal character (no quoting), so nothing is swallowed",
+            "processed",
             _bytes(b'id,"name,amount\n1,a,1.5\n2,b,2.5\n'),
+            rows=2,
         ),
         f(
             "invalid_utf8_header.csv",
-            "a header name holds the invalid UTF-8 bytes 0xff 0xfe",
+            "a header name holds the bytes 0xff 0xfe (a UTF-16 byte order mark inside the "
+            "text): an undecidable encoding",
             "quarantined",
             _bytes(b"id,na\xff\xfeme,amount\n1,a,1.5\n"),
         ),
         f(
             "utf16_no_bom.csv",
-            "UTF-16LE without a byte order mark (a NUL after every ASCII byte)",
-            "quarantined",
+            "UTF-16LE without a byte order mark (a NUL after every ASCII byte): sniffed",
+            "processed",
             _bytes("id,name\n1,a\n2,b\n".encode("utf-16-le")),
+            rows=2,
         ),
         f(
             "invalid_utf8_body.csv",
@@ -218,15 +223,17 @@ def _specs() -> list[_Spec]:
         ),
         f(
             "bom_utf16le.csv",
-            "UTF-16LE with its byte order mark (NUL in every other byte), not UTF-8",
-            "quarantined",
+            "UTF-16LE with its byte order mark (a spreadsheet's Unicode text export)",
+            "processed",
             _bytes(b"\xff\xfe" + "id,name\n1,a\n2,b\n".encode("utf-16-le")),
+            rows=2,
         ),
         f(
             "bom_utf16be.csv",
             "UTF-16BE with its byte order mark",
-            "quarantined",
+            "processed",
             _bytes(b"\xfe\xff" + "id,name\n1,a\n2,b\n".encode("utf-16-be")),
+            rows=2,
         ),
         f(
             "mixed_line_endings.csv",
@@ -284,7 +291,13 @@ def _specs() -> list[_Spec]:
             "quarantined",
             _bytes(b"PAR1" + b"\x00" * 64 + b"PAR1"),
         ),
-        f("zero_bytes.csv", "an empty file (0 bytes), no header", "quarantined", _bytes(b"")),
+        f(
+            "zero_bytes.csv",
+            "an empty file (0 bytes): an empty table",
+            "processed",
+            _bytes(b""),
+            rows=0,
+        ),
         f(
             "zero_bytes.txt",
             "an empty text file (0 bytes): valid, just no words",
@@ -293,9 +306,10 @@ def _specs() -> list[_Spec]:
         ),
         f(
             "only_newlines.csv",
-            "nothing but line breaks",
-            "quarantined",
+            "nothing but line breaks: an empty table",
+            "processed",
             _bytes(b"\n\r\n\n"),
+            rows=0,
         ),
         f(
             "header_only.csv",

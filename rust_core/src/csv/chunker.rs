@@ -6,10 +6,10 @@
 //! come doubled / closing inside one); at the first irregular quote the scan falls
 //! back to a byte-by-byte state machine for the rest of that chunk. Chunks are split
 //! only after a `\n` outside quotes.
-use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::source::Source;
 use crate::error::{KernelError, Result};
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -49,7 +49,7 @@ enum State {
 /// Reads a file chunk by chunk.
 pub struct Chunker {
     path: PathBuf,
-    file: File,
+    file: Box<dyn Read + Send>,
     delimiter: u8,
     target: usize,
     buf: Vec<u8>,
@@ -66,17 +66,12 @@ pub struct Chunker {
 }
 
 impl Chunker {
-    /// Open `path`; chunks aim at `target` bytes (a record longer than that makes a
+    /// Open `source`; chunks aim at `target` bytes (a record longer than that makes a
     /// longer chunk).
-    pub fn open(path: &Path, delimiter: u8, target: usize) -> Result<Self> {
-        let file = File::open(path).map_err(|e| KernelError::io(path, e))?;
-        let meta = file.metadata().map_err(|e| KernelError::io(path, e))?;
-        if meta.is_dir() {
-            return Err(KernelError::io(
-                path,
-                std::io::Error::from(std::io::ErrorKind::IsADirectory),
-            ));
-        }
+    pub fn open(source: &Source, target: usize) -> Result<Self> {
+        let file = source.open()?;
+        let delimiter = source.delimiter();
+        let path = source.path();
         Ok(Chunker {
             path: path.to_path_buf(),
             file,
@@ -107,7 +102,14 @@ impl Chunker {
         let n = (&mut self.file)
             .take(want as u64)
             .read_to_end(&mut self.buf)
-            .map_err(|e| KernelError::io(&self.path, e))?;
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    // Transcoding found bytes that are not in the file's encoding.
+                    KernelError::format(&self.path, None, e.to_string())
+                } else {
+                    KernelError::io(&self.path, e)
+                }
+            })?;
         if n == 0 {
             self.eof = true;
         }
@@ -309,13 +311,16 @@ impl Chunker {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dialect::Dialect;
     use super::*;
     use std::io::Write;
+    use std::sync::Arc;
 
     fn chunks_of(content: &[u8], target: usize) -> Vec<Chunk> {
         let mut f = tempfile::NamedTempFile::new().expect("temp");
         f.write_all(content).expect("write");
-        let mut c = Chunker::open(f.path(), b',', target).expect("open");
+        let source = Source::new(f.path(), Arc::new(Dialect::default()));
+        let mut c = Chunker::open(&source, target).expect("open");
         let mut out = Vec::new();
         while let Some(ch) = c.next_chunk().expect("chunk") {
             out.push(ch);

@@ -11,6 +11,7 @@ use arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 
+use super::dialect::ValueFormat;
 use super::tokenize::Records;
 use super::values;
 
@@ -54,6 +55,7 @@ pub fn build_columns(
     rec: &Records,
     from: usize,
     fields: &[Arc<Field>],
+    values: &ValueFormat,
 ) -> (Vec<ArrayRef>, Vec<RowError>) {
     let n = fields.len();
     let rows = rec.len().saturating_sub(from);
@@ -61,7 +63,7 @@ pub fn build_columns(
     let mut ragged = Vec::new();
     for r in from..rec.len() {
         let nf = rec.num_fields(r);
-        if nf != n {
+        if !rec.fits(r, n) {
             if ragged.is_empty() {
                 ragged = vec![false; rows];
             }
@@ -83,6 +85,7 @@ pub fn build_columns(
             field,
             ragged: &ragged,
             errors: &mut errors,
+            values,
         };
         cols.push(b.build());
     }
@@ -107,6 +110,7 @@ struct ColumnBuilder<'a, 'e> {
     field: &'a Field,
     ragged: &'a [bool],
     errors: &'e mut Vec<RowError>,
+    values: &'a ValueFormat,
 }
 
 impl<'a> ColumnBuilder<'a, '_> {
@@ -148,6 +152,7 @@ impl<'a> ColumnBuilder<'a, '_> {
 
     fn build(&mut self) -> ArrayRef {
         let dt = self.field.data_type().clone();
+        let f = self.values;
         match &dt {
             DataType::Utf8 => self.strings(),
             DataType::LargeUtf8 => self.large_strings(),
@@ -155,17 +160,21 @@ impl<'a> ColumnBuilder<'a, '_> {
             DataType::Int8 => self.ints::<Int8Type>(&dt),
             DataType::Int16 => self.ints::<Int16Type>(&dt),
             DataType::Int32 => self.ints::<Int32Type>(&dt),
-            DataType::Int64 => self.primitive::<Int64Type>(&dt, "int64", values::parse_i64),
+            DataType::Int64 => self.primitive::<Int64Type>(&dt, "int64", |v| f.parse_i64(v)),
             DataType::UInt8 => self.ints::<UInt8Type>(&dt),
             DataType::UInt16 => self.ints::<UInt16Type>(&dt),
             DataType::UInt32 => self.ints::<UInt32Type>(&dt),
             DataType::UInt64 => self.primitive::<UInt64Type>(&dt, "uint64", |v| {
                 std::str::from_utf8(v).ok()?.parse::<u64>().ok()
             }),
-            DataType::Float32 => self.primitive::<Float32Type>(&dt, "float", values::parse_f32),
-            DataType::Float64 => self.primitive::<Float64Type>(&dt, "double", values::parse_f64),
+            DataType::Float32 => self.primitive::<Float32Type>(&dt, "float", |v| f.parse_f32(v)),
+            DataType::Float64 => self.primitive::<Float64Type>(&dt, "double", |v| f.parse_f64(v)),
             DataType::Date32 => {
-                self.primitive::<Date32Type>(&dt, "date (YYYY-MM-DD)", values::parse_date)
+                let what = match &f.date {
+                    Some(fmt) => format!("date ({} or YYYY-MM-DD)", fmt.spec()),
+                    None => "date (YYYY-MM-DD)".to_string(),
+                };
+                self.primitive::<Date32Type>(&dt, &what, |v| f.parse_date(v))
             }
             DataType::Timestamp(unit, tz) => match unit {
                 TimeUnit::Second => {
@@ -226,8 +235,9 @@ impl<'a> ColumnBuilder<'a, '_> {
         T::Native: TryFrom<i64>,
     {
         let name = dt.to_string().to_lowercase();
+        let f = self.values;
         self.primitive::<T>(dt, &name, |v| {
-            values::parse_i64(v).and_then(|x| T::Native::try_from(x).ok())
+            f.parse_i64(v).and_then(|x| T::Native::try_from(x).ok())
         })
     }
 
@@ -243,7 +253,7 @@ impl<'a> ColumnBuilder<'a, '_> {
         for i in 0..rows {
             let mut out = None;
             if let Some(v) = self.value(i) {
-                match values::parse_timestamp(v) {
+                match self.values.parse_timestamp(v) {
                     Some(t) if t.has_offset && !has_tz => {
                         let reason = format!(
                             "timestamp {} has a UTC offset but the column has no time zone",

@@ -3,6 +3,7 @@ use std::collections::HashSet;
 
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
+use super::dialect::ValueFormat;
 use super::tokenize::Records;
 use super::values;
 
@@ -34,6 +35,45 @@ pub fn header_names(rec: &Records, record: usize) -> Result<Vec<String>, (usize,
     Ok(names)
 }
 
+/// The table's width from its header's (`header_width`, with names up to `named`) and
+/// its first data rows' (field count, fields up to the last non-empty one):
+/// - data wider than the header only by empty trailing fields (a trailing delimiter):
+///   the header's width, the empty fields are dropped;
+/// - data wider with values there: the data's width, the extra columns get positional
+///   names;
+/// - a header wider than the data by empty trailing names: the names are dropped;
+/// - a header wider with real names: the header's width (short rows stay short and are
+///   rejected or padded: never shifted).
+pub fn reconcile_width(header_width: usize, named: usize, rows: &[(usize, usize)]) -> usize {
+    let mut counts: Vec<(usize, usize)> = Vec::new();
+    for &(w, _) in rows {
+        match counts.iter_mut().find(|(x, _)| *x == w) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((w, 1)),
+        }
+    }
+    // Only a width most data rows share (two at least) speaks against the header's.
+    let Some(data_width) = counts
+        .iter()
+        .find(|&&(_, n)| n >= 2 && n * 2 > rows.len())
+        .map(|&(w, _)| w)
+    else {
+        return header_width;
+    };
+    if data_width > header_width {
+        let used = rows
+            .iter()
+            .any(|&(w, used)| w == data_width && used > header_width);
+        if used {
+            data_width
+        } else {
+            header_width
+        }
+    } else {
+        header_width.min(named.max(data_width))
+    }
+}
+
 /// Names for a file without header.
 pub fn positional_names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("column_{i}")).collect()
@@ -47,12 +87,20 @@ const TS_NAIVE: u8 = 16;
 const TS_TZ: u8 = 32;
 const ALL: u8 = BOOL | INT | FLOAT | DATE | TS_NAIVE | TS_TZ;
 
-fn classify(v: &[u8]) -> u8 {
+fn classify(v: &[u8], f: &ValueFormat) -> u8 {
     if values::parse_bool(v).is_some() {
         return BOOL;
     }
-    if values::parse_i64(v).is_some() {
+    if f.parse_i64(v).is_some() {
         return INT | FLOAT;
+    }
+    if f.has_date_formats() {
+        if f.parse_date(v).is_some() {
+            return DATE | TS_NAIVE;
+        }
+        if let Some(t) = f.parse_timestamp(v) {
+            return if t.has_offset { TS_TZ } else { TS_NAIVE };
+        }
     }
     // Cheap pre-check: dates and timestamps start with four digits and a dash.
     if v.len() >= 10 && v[4] == b'-' && v[..4].iter().all(u8::is_ascii_digit) {
@@ -65,7 +113,7 @@ fn classify(v: &[u8]) -> u8 {
             None => 0,
         };
     }
-    if values::parse_f64(v).is_some() {
+    if f.parse_f64(v).is_some() {
         return FLOAT;
     }
     0
@@ -74,12 +122,18 @@ fn classify(v: &[u8]) -> u8 {
 /// Infer column types from `records[from..to]` (records with the wrong field count are
 /// ignored): bool, int64, double, date32, timestamp[us], timestamp[us, UTC], else utf8.
 /// A column with no value in the sample is utf8. Every column is nullable.
-pub fn infer_schema(rec: &Records, from: usize, to: usize, names: &[String]) -> Schema {
+pub fn infer_schema(
+    rec: &Records,
+    from: usize,
+    to: usize,
+    names: &[String],
+    values: &ValueFormat,
+) -> Schema {
     let n = names.len();
     let mut masks = vec![ALL; n];
     let mut seen = vec![false; n];
     for r in from..to.min(rec.len()) {
-        if rec.num_fields(r) != n {
+        if !rec.fits(r, n) {
             continue;
         }
         for (c, mask) in masks.iter_mut().enumerate() {
@@ -88,7 +142,7 @@ pub fn infer_schema(rec: &Records, from: usize, to: usize, names: &[String]) -> 
                 continue;
             }
             seen[c] = true;
-            *mask &= classify(v);
+            *mask &= classify(v, values);
         }
     }
     let fields: Vec<Field> = names
@@ -136,7 +190,7 @@ mod tests {
         assert_eq!(header_names(&bad, 0).map_err(|e| e.0), Err(1));
         let bad = tokenize(b"\xff\n1\n", b',').expect("tokenize");
         assert_eq!(header_names(&bad, 0).map_err(|e| e.0), Err(0));
-        let schema = infer_schema(&rec, 1, rec.len(), &names);
+        let schema = infer_schema(&rec, 1, rec.len(), &names, &ValueFormat::default());
         let types: Vec<DataType> = schema
             .fields()
             .iter()

@@ -2,10 +2,12 @@
 //! conversion) and CSV → Parquet conversion with parallel row-group encoding.
 mod chunker;
 mod convert;
+pub mod dialect;
 mod infer;
 mod output;
 mod pipeline;
 mod prepare;
+mod source;
 mod tokenize;
 pub mod values;
 
@@ -17,23 +19,9 @@ use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 
 use crate::error::{KernelError, Result};
+pub use dialect::{Dialect, DialectOverrides, Ragged};
 pub use prepare::SAMPLE_BYTES;
-
-/// How to tokenize the input.
-#[derive(Debug, Clone, Copy)]
-pub struct CsvOptions {
-    pub delimiter: u8,
-    pub has_header: bool,
-}
-
-impl Default for CsvOptions {
-    fn default() -> Self {
-        CsvOptions {
-            delimiter: b',',
-            has_header: true,
-        }
-    }
-}
+use source::Source;
 
 /// What to do with a row that does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +58,7 @@ pub type Progress = Box<dyn FnMut(u64, u64) -> bool + Send>;
 
 /// Options of [`csv_to_parquet`].
 pub struct ConvertOptions {
-    pub csv: CsvOptions,
+    pub dialect: Dialect,
     pub schema: Option<SchemaRef>,
     pub on_error: OnError,
     pub rejects: Option<PathBuf>,
@@ -81,7 +69,7 @@ pub struct ConvertOptions {
 impl Default for ConvertOptions {
     fn default() -> Self {
         ConvertOptions {
-            csv: CsvOptions::default(),
+            dialect: Dialect::default(),
             schema: None,
             on_error: OnError::Fail,
             rejects: None,
@@ -163,6 +151,7 @@ pub fn csv_to_parquet_tuned(
     options: ConvertOptions,
     tuning: Tuning,
 ) -> Result<ConvertStats> {
+    options.dialect.validate().map_err(KernelError::Invalid)?;
     if options.on_error == OnError::Quarantine && options.rejects.is_none() {
         return Err(KernelError::Invalid(
             "on_error=\"quarantine\" needs a rejects path: rejected rows are never dropped silently".into(),
@@ -203,38 +192,29 @@ impl RecordBatchReader for CsvBatchReader {
 
 /// Open `src` as a stream of typed record batches (schema inferred unless given).
 /// Problems in the inference sample are reported here; later ones by the iterator.
-pub fn read_csv(
-    src: &Path,
-    options: CsvOptions,
-    schema: Option<SchemaRef>,
-) -> Result<CsvBatchReader> {
-    read_csv_tuned(src, options, schema, Tuning::default())
+pub fn read_csv(src: &Path, dialect: Dialect, schema: Option<SchemaRef>) -> Result<CsvBatchReader> {
+    read_csv_tuned(src, dialect, schema, Tuning::default())
 }
 
 /// [`read_csv`] with explicit chunk size and worker count.
 pub fn read_csv_tuned(
     src: &Path,
-    options: CsvOptions,
+    dialect: Dialect,
     schema: Option<SchemaRef>,
     tuning: Tuning,
 ) -> Result<CsvBatchReader> {
-    let prepared = prepare::prepare(src, options, schema, tuning.sample_bytes)?;
+    dialect.validate().map_err(KernelError::Invalid)?;
+    let source = Source::new(src, Arc::new(dialect));
+    let prepared = prepare::prepare(&source, schema, tuning.sample_bytes)?;
     let schema = Arc::clone(&prepared.schema);
     let ctx = Arc::new(output::WorkerContext::new(
-        src,
-        options,
+        &source,
         prepared,
         OnError::Fail,
         None,
     ));
     let work = move |chunk| output::parse_chunk(&ctx, chunk).map(|parsed| parsed.batch);
-    let inner = pipeline::Pipeline::start(
-        src,
-        options.delimiter,
-        tuning.chunk_bytes,
-        tuning.workers,
-        work,
-    )?;
+    let inner = pipeline::Pipeline::start(&source, tuning.chunk_bytes, tuning.workers, work)?;
     Ok(CsvBatchReader {
         schema,
         inner: Some(inner),

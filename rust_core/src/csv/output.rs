@@ -21,10 +21,12 @@ use parquet::schema::types::ColumnPath;
 
 use super::chunker::Chunk;
 use super::convert::{build_columns, RowError};
+use super::dialect::ValueFormat;
 use super::pipeline::Pipeline;
 use super::prepare::{prepare, Prepared};
+use super::source::Source;
 use super::tokenize::{tokenize_into, Records};
-use super::{Compression, ConvertOptions, ConvertStats, CsvOptions, OnError, Progress, Tuning};
+use super::{Compression, ConvertOptions, ConvertStats, OnError, Progress, Tuning};
 use crate::error::{KernelError, Location, Result};
 
 /// A rejected row: where, why, and its raw text.
@@ -43,21 +45,22 @@ pub struct WorkerContext {
     delimiter: u8,
     has_header: bool,
     schema: SchemaRef,
+    values: ValueFormat,
     on_error: OnError,
     factory: Option<ArrowRowGroupWriterFactory>,
 }
 
 impl WorkerContext {
     pub fn new(
-        path: &Path,
-        options: CsvOptions,
+        source: &Source,
         prepared: Prepared,
         on_error: OnError,
         factory: Option<ArrowRowGroupWriterFactory>,
     ) -> Self {
         WorkerContext {
-            path: path.to_path_buf(),
-            delimiter: options.delimiter,
+            path: source.path().to_path_buf(),
+            delimiter: source.delimiter(),
+            values: source.dialect().values.clone(),
             has_header: prepared.has_header,
             schema: prepared.schema,
             on_error,
@@ -118,7 +121,7 @@ fn convert_records(ctx: &WorkerContext, chunk: &Chunk, rec: &Records) -> Result<
     } else {
         0
     };
-    let (cols, mut errors) = build_columns(rec, from, ctx.schema.fields());
+    let (cols, mut errors) = build_columns(rec, from, ctx.schema.fields(), &ctx.values);
     if let (Some(quote), true) = (chunk.unterminated_quote, rec.len() > from) {
         let last = rec.len() - 1;
         errors.retain(|e| e.record != last);
@@ -450,12 +453,8 @@ pub fn convert(
     tuning: Tuning,
 ) -> Result<ConvertStats> {
     let started = Instant::now();
-    let prepared = prepare(
-        src,
-        options.csv,
-        options.schema.clone(),
-        tuning.sample_bytes,
-    )?;
+    let source = Source::new(src, Arc::new(std::mem::take(&mut options.dialect)));
+    let prepared = prepare(&source, options.schema.clone(), tuning.sample_bytes)?;
     let schema = Arc::clone(&prepared.schema);
     let props = writer_properties(options.compression, &schema, &prepared.dictionary)?;
     let parquet_schema = ArrowSchemaConverter::new()
@@ -475,19 +474,14 @@ pub fn convert(
         _ => None,
     };
     let ctx = Arc::new(WorkerContext::new(
-        src,
-        options.csv,
+        &source,
         prepared,
         options.on_error,
         Some(factory),
     ));
-    let pipeline = Pipeline::start(
-        src,
-        options.csv.delimiter,
-        tuning.chunk_bytes,
-        tuning.workers,
-        move |chunk| encode_chunk(&ctx, chunk),
-    )?;
+    let pipeline = Pipeline::start(&source, tuning.chunk_bytes, tuning.workers, move |chunk| {
+        encode_chunk(&ctx, chunk)
+    })?;
     let mut stats = ConvertStats {
         rows: 0,
         rejected_rows: 0,
@@ -523,6 +517,10 @@ pub fn convert(
             last_report = Instant::now();
             report(&mut options.progress, &stats)?;
         }
+    }
+    if !source.is_raw() {
+        // Offsets count the transcoded text; report the file's own size.
+        stats.bytes_read = std::fs::metadata(src).map_or(stats.bytes_read, |m| m.len());
     }
     let inner = writer.into_inner().map_err(|e| write_err(dst, e))?;
     inner

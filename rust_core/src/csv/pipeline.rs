@@ -2,13 +2,13 @@
 //! worker threads process them, and the consumer receives results in file order.
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, unbounded, Receiver};
 
 use super::chunker::{Chunk, Chunker};
+use super::source::Source;
 use crate::error::{KernelError, Result};
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -36,19 +36,13 @@ pub fn default_workers() -> usize {
 }
 
 impl<T: Send + 'static> Pipeline<T> {
-    /// Start chunking `path` into ~`chunk_size`-byte chunks processed by `workers`
+    /// Start chunking `source` into ~`chunk_size`-byte chunks processed by `workers`
     /// threads. At most `workers + 1` chunks are in memory at once.
-    pub fn start<F>(
-        path: &Path,
-        delimiter: u8,
-        chunk_size: usize,
-        workers: usize,
-        work: F,
-    ) -> Result<Self>
+    pub fn start<F>(source: &Source, chunk_size: usize, workers: usize, work: F) -> Result<Self>
     where
         F: Fn(Chunk) -> Result<T> + Send + Sync + 'static,
     {
-        let mut chunker = Chunker::open(path, delimiter, chunk_size)?;
+        let mut chunker = Chunker::open(source, chunk_size)?;
         let workers = workers.max(1);
         let (permit_tx, permit_rx) = bounded::<()>(workers + 1);
         let (work_tx, work_rx) = bounded::<Chunk>(workers);

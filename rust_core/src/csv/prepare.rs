@@ -8,9 +8,10 @@ use arrow::datatypes::{Schema, SchemaRef};
 
 use super::chunker::Chunker;
 use super::convert::is_supported;
-use super::infer::{header_names, infer_schema, positional_names};
+use super::infer::{header_names, infer_schema, positional_names, reconcile_width};
+use super::source::Source;
 use super::tokenize::{tokenize, Records};
-use super::{type_name, CsvOptions};
+use super::type_name;
 use crate::error::{KernelError, Location, Result};
 use crate::sniff::{binary_kind, refusal_hint};
 
@@ -36,7 +37,7 @@ fn dictionary_worthy(rec: &Records, from: usize, to: usize, ncols: usize) -> Vec
             let mut seen = HashSet::new();
             let mut values = 0usize;
             for r in from..to {
-                if rec.num_fields(r) == ncols {
+                if rec.fits(r, ncols) {
                     let v = rec.field(r, c);
                     if !v.is_empty() {
                         values += 1;
@@ -61,35 +62,36 @@ fn sniff(path: &Path, head: &[u8]) -> Result<()> {
     }
 }
 
-/// Sample `src` and settle its schema.
+/// An empty table: no columns (or the given schema's), no rows.
+fn empty(schema: Option<SchemaRef>, has_header: bool) -> Prepared {
+    let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
+    let dictionary = vec![false; schema.fields().len()];
+    Prepared {
+        schema,
+        has_header,
+        dictionary,
+    }
+}
+
+/// Sample `source` and settle its schema.
 pub fn prepare(
-    src: &Path,
-    options: CsvOptions,
+    source: &Source,
     schema: Option<SchemaRef>,
     sample_bytes: usize,
 ) -> Result<Prepared> {
-    let mut chunker = Chunker::open(src, options.delimiter, sample_bytes)?;
+    let src = source.path();
+    let has_header = source.has_header();
+    let delimiter = source.delimiter();
+    let mut chunker = Chunker::open(source, sample_bytes)?;
     let Some(chunk) = chunker.next_chunk()? else {
-        return Err(KernelError::format(
-            src,
-            None,
-            "empty file: expected a header row",
-        ));
+        return Ok(empty(schema, has_header)); // an empty file is an empty table
     };
     sniff(src, &chunk.data)?;
-    let rec =
-        tokenize(&chunk.data, options.delimiter).map_err(|e| KernelError::format(src, None, e))?;
+    let rec = tokenize(&chunk.data, delimiter).map_err(|e| KernelError::format(src, None, e))?;
     if rec.is_empty() {
-        return Err(KernelError::format(
-            src,
-            None,
-            "no records: the file holds only line breaks",
-        ));
+        return Ok(empty(schema, has_header)); // only line breaks
     }
-    if let (Some(pos), true) = (
-        chunk.unterminated_quote,
-        options.has_header && rec.len() == 1,
-    ) {
+    if let (Some(pos), true) = (chunk.unterminated_quote, has_header && rec.len() == 1) {
         return Err(KernelError::format(
             src,
             Some(Location {
@@ -100,7 +102,7 @@ pub fn prepare(
             "unterminated quoted field in the header: no closing quote before end of file",
         ));
     }
-    let names = if options.has_header {
+    let names = if has_header {
         header_names(&rec, 0).map_err(|(c, why)| {
             KernelError::format(
                 src,
@@ -115,21 +117,42 @@ pub fn prepare(
     } else {
         positional_names(rec.num_fields(0))
     };
-    let from = usize::from(options.has_header);
+    let from = usize::from(has_header);
     // An unterminated last record is incomplete: keep it out of the sample.
     let sample_end = if chunk.unterminated_quote.is_some() {
         rec.len().saturating_sub(1)
     } else {
         rec.len()
     };
+    let mut names = names;
+    if has_header {
+        let rows: Vec<(usize, usize)> = (from..sample_end)
+            .map(|r| {
+                let n = rec.num_fields(r);
+                let used = (0..n)
+                    .rposition(|c| !rec.field(r, c).is_empty())
+                    .map_or(0, |c| c + 1);
+                (n, used)
+            })
+            .collect();
+        let named = (0..rec.num_fields(0))
+            .rposition(|c| !rec.field(0, c).is_empty())
+            .map_or(0, |c| c + 1);
+        let width = reconcile_width(names.len(), named, &rows);
+        names.truncate(width);
+        for i in names.len()..width {
+            names.push(format!("column_{}", i + 1));
+        }
+    }
+    let values = &source.dialect().values;
     let schema = match schema {
-        Some(given) => check_schema(src, given, &names, options.has_header)?,
-        None => Arc::new(infer_schema(&rec, from, sample_end, &names)),
+        Some(given) => check_schema(src, given, &names, has_header)?,
+        None => Arc::new(infer_schema(&rec, from, sample_end, &names, values)),
     };
     let dictionary = dictionary_worthy(&rec, from, sample_end, names.len());
     Ok(Prepared {
         schema,
-        has_header: options.has_header,
+        has_header,
         dictionary,
     })
 }

@@ -62,6 +62,14 @@ impl Records {
         std::str::from_utf8(v)
     }
 
+    /// Does `record` have `n` fields, or more whose extra ones are all empty (a
+    /// trailing delimiter, which loses nothing)?
+    #[inline]
+    pub fn fits(&self, record: usize, n: usize) -> bool {
+        let nf = self.num_fields(record);
+        nf == n || (nf > n && (n..nf).all(|c| self.field(record, c).is_empty()))
+    }
+
     /// Give the big buffers back for reuse by [`tokenize_into`].
     pub fn into_buffers(self) -> (Vec<u8>, Vec<u32>) {
         (self.data, self.ends)
