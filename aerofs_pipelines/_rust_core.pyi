@@ -17,6 +17,7 @@ def csv_to_parquet(
     rejects: str | None,
     compression: str,
     progress: Callable[[int, int], None] | None,
+    constant_columns: list[tuple[str, str]] = ...,
 ) -> Any: ...
 def read_csv(
     src: str, schema: pa.Schema | None, dialect: dict[str, object] | None, auto: bool

@@ -201,6 +201,22 @@ def postgres_url() -> str | None:
     return f"postgresql://{auth}{host}:{port}/{db}"
 
 
+def lake_catalog_url() -> str:
+    """The SQLAlchemy URL of the lake's table catalog (pyiceberg's SQL catalog).
+
+    ``AEROFS_LAKE_CATALOG_URL`` wins; else the instance's PostgreSQL database (its own
+    schema, see ``lake.iceberg``); else ``$DAGSTER_HOME/lake/catalog.db`` (SQLite).
+    """
+    url = _text("AEROFS_LAKE_CATALOG_URL")
+    if url:
+        return url
+    pg = postgres_url()
+    if pg:
+        scheme, _, rest = pg.partition("://")
+        return f"postgresql+psycopg2://{rest}" if scheme in ("postgresql", "postgres") else pg
+    return f"sqlite:///{dagster_home() / 'lake' / 'catalog.db'}"
+
+
 def pg_retry_seconds() -> float:
     """``AEROFS_PG_RETRY_SECONDS``: how long a process waits for PostgreSQL to come back
     (default 60; 0 turns the wait off)."""
@@ -437,6 +453,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AEROFS_PG_RETRY_SECONDS", "instance", "wait for PostgreSQL to return", pg_retry_seconds
+    ),
+    Setting(
+        "AEROFS_LAKE_CATALOG_URL",
+        "instance",
+        "the lake's Iceberg catalog (unset: the instance's database)",
+        lambda: _masked_url(lake_catalog_url()),
+        secret=True,
     ),
     Setting("AEROFS_EXECUTOR", "instance", f"step executor: {', '.join(EXECUTORS)}", executor_name),
     Setting("AWS_ENDPOINT_URL", "s3", "S3-compatible endpoint", s3_endpoint_url),

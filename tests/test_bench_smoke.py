@@ -58,3 +58,9 @@ def test_lake_write_benchmark_smoke(tmp_path: Path) -> None:
     assert len(rows) == 2, out
     assert "aerofs later write at 2,000 files / at 100:" in out
     assert list(tmp_path.iterdir()) == []  # its folders are removed
+
+
+def test_lake_tables_benchmark_smoke() -> None:
+    out = _run("bench.lake_tables", "--sizes", "5", "--batch-mb", "0.5", "--repeat", "1")
+    assert "commit overhead" in out
+    assert re.search(r"^5\s+\S+\s+\S+", out, re.M), out

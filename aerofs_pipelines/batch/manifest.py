@@ -9,6 +9,7 @@ silently dropped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -37,10 +38,14 @@ __all__ = [
     "build_manifest",
     "classify",
     "manifest_document",
+    "output_version",
     "processed_entries",
 ]
 
 TEXT_SUFFIXES = (".txt", ".md", ".log")
+
+OUTPUT_FORMAT = "parquet+batch_id/1"
+"""What a table file becomes (bump when the kernel's output for the same input changes)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,16 @@ def _output_name_problem(
     return output_problem(name, keys)
 
 
+def output_version(digest: str, dialect: str | None, match: DatasetMatch) -> str:
+    """The version in a table file's lake key: a hash of what the output is made of (the
+    input's digest, its dialect, its dataset's schema). A re-run with the same inputs
+    writes the same key; a changed input writes a new one, so the file a table snapshot
+    references is never overwritten with other rows."""
+    schema = match.spec.arrow_schema().to_string() if match.spec else ""
+    made_of = "\n".join((digest, dialect or "", schema, OUTPUT_FORMAT))
+    return hashlib.sha256(made_of.encode()).hexdigest()[:12]
+
+
 def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[FileEntry]:
     """Account for every file of a complete batch: digest, kind, dataset, status, reason.
 
@@ -148,13 +163,15 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
         elif kind != "table":
             match = None
         dataset = match.dataset if match else None
-        output = (
+        # same-stem files of a dataset would share their rejects: one output per stem
+        claim = (
             table_key(match.dataset, batch_id, name)
             if match
             else text_stats_key(batch_id, name)
             if kind == "text"
             else None
         )
+        output = claim
         digest: str | None = None
         dialect: str | None = None
         status, reason = "processed", ""
@@ -172,6 +189,9 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                         _probe_text(path)
             except FILE_ERRORS as exc:
                 status, reason = "quarantined", file_failure(exc, name, "not processable")
+        if match is not None and digest is not None:
+            version = output_version(digest, dialect, match)
+            output = table_key(match.dataset, batch_id, name, version)
         if listing is not None and kind != "marker":
             status, reason = _check_listed(listing, name, digest) or (status, reason)
         if status == "processed":
@@ -186,9 +206,9 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                 )
             elif (too_long := _output_name_problem(name, output, dataset, batch_id)) is not None:
                 status, reason = "quarantined", too_long
-            elif output is not None and output in claimed:
+            elif claim is not None and claim in claimed:
                 status = "quarantined"
-                reason = f"its output {output} is already produced by {claimed[output]}"
+                reason = f"its output {claim} is already produced by {claimed[claim]}"
             elif kind == "table" and match is not None:
                 how = (
                     f"registry pattern {match.pattern!r}"
@@ -198,8 +218,8 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                 reason = f"table → dataset {match.dataset!r} ({how})"
             else:
                 reason = "text → statistics"
-        if status == "processed" and output is not None:
-            claimed[output] = name
+        if status == "processed" and claim is not None:
+            claimed[claim] = name
         keep_output = output if status == "processed" else None
         entries.append(
             FileEntry(name, item.size, digest, kind, dataset, status, reason, keep_output, dialect)

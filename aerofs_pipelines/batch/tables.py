@@ -1,4 +1,5 @@
-"""Tables: one CSV/TSV file of a batch converted by the Rust kernel into the lake."""
+"""Tables: one CSV/TSV file of a batch converted by the Rust kernel into the lake, every
+row carrying its ``batch_id`` (the lake tables' partition column)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aerofs_pipelines.batch.dialects import recorded_dialect
 from aerofs_pipelines.batch.errors import FILE_ERRORS, file_failure
 from aerofs_pipelines.batch.formats import md_table
 from aerofs_pipelines.batch.manifest import FileEntry
-from aerofs_pipelines.lake.layout import rejects_key, table_key
+from aerofs_pipelines.lake.layout import BATCH_COLUMN, rejects_key, table_key
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import Registry
 
@@ -87,7 +88,7 @@ def convert_table(
     dataset = entry.dataset or registry.match(entry.name).dataset
     spec = registry.get(dataset)
     out_path, rej_path = scratch / "table.parquet", scratch / "rejects.parquet"
-    out_key = table_key(dataset, batch_id, entry.name)
+    out_key = entry.output or table_key(dataset, batch_id, entry.name)
     rej_key = rejects_key(dataset, batch_id, entry.name)
     try:
         with landing.local_path(f"{batch_id}/{entry.name}") as src:
@@ -98,6 +99,7 @@ def convert_table(
                 schema=spec.arrow_schema() if spec else None,
                 on_error="quarantine",
                 rejects=rej_path,
+                constant_columns={BATCH_COLUMN: batch_id},
             )
     except FILE_ERRORS as exc:
         reason = file_failure(exc, entry.name, "conversion failed")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from aerofs_pipelines.lake.layout import manifest_key
+from aerofs_pipelines.lake.layout import BATCH_COLUMN, manifest_key
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import Registry, inferred_pandera_schema, to_pandas
 
@@ -60,6 +60,8 @@ def validate_table(
     if not lake.exists(entry["output"]):
         return [], "not converted (see tables_all_converted)"
     table = read_table(lake, entry["output"])
+    if BATCH_COLUMN in table.column_names:  # the lake's own column, not the dataset's
+        table = table.drop_columns([BATCH_COLUMN])
     dataset = entry["dataset"]
     spec = registry.get(dataset)
     if spec is None:

@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "aerofs_pipelines.cli.audit",
     "aerofs_pipelines.cli.serve",
     "aerofs_pipelines.cli.config",
+    "aerofs_pipelines.cli.tables",
 )
 
 

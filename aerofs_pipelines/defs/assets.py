@@ -40,7 +40,10 @@ from aerofs_pipelines.registry import Registry
 __all__ = [
     "BATCH_ASSETS",
     "BATCH_GROUP",
+    "LAKE_GROUP",
+    "PER_BATCH_GROUPS",
     "S3_RETRY",
+    "batch_asset",
     "batch_manifest",
     "batch_summary",
     "tables",
@@ -48,6 +51,10 @@ __all__ = [
 ]
 
 BATCH_GROUP = "batch"
+LAKE_GROUP = "lake"
+"""The published tables, ``lake/<dataset>`` (``defs/lake.py``)."""
+PER_BATCH_GROUPS = (BATCH_GROUP, LAKE_GROUP)
+"""What a batch's run materializes: the sensor, the job and backfills select these."""
 
 SCHEMA_COLUMNS = 1000
 """Column schema metadata lists at most this many columns (the rest are counted)."""
@@ -61,7 +68,9 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 """A backfill of many batches is one run: every asset loops over ``context.partition_keys``."""
 
 
-def _batch_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+def batch_asset(
+    group_name: str = BATCH_GROUP, **kwargs: Any
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """``@dg.asset`` with what every per-batch asset shares (partitions, group, policies)."""
 
     def apply(fn: Callable[..., Any]) -> dg.AssetsDefinition:
@@ -69,7 +78,7 @@ def _batch_asset(**kwargs: Any) -> Callable[[Callable[..., Any]], dg.AssetsDefin
             warnings.simplefilter("ignore", dg.BetaWarning)
             decorator: Callable[[Callable[..., Any]], dg.AssetsDefinition] = dg.asset(
                 partitions_def=batches_partitions,
-                group_name=BATCH_GROUP,
+                group_name=group_name,
                 backfill_policy=SINGLE_RUN,
                 retry_policy=S3_RETRY,
                 **kwargs,
@@ -83,7 +92,7 @@ def mb_per_s(nbytes: int, seconds: float) -> float:
     return round(nbytes / 1e6 / seconds, 3) if seconds > 0 else 0.0
 
 
-@_batch_asset(
+@batch_asset(
     kinds={"python", "json"},
     description="Every file of the batch: size, digest (BLAKE3), kind, dataset, and whether "
     "it is processed, quarantined or skipped, with the reason. Written to "
@@ -150,7 +159,7 @@ def _column_schema(outcome: TableOutcome, registry: Registry) -> dg.TableSchema:
     return dg.TableSchema(columns=shown)
 
 
-@_batch_asset(
+@batch_asset(
     kinds={"rust", "parquet"},
     description="CSV/TSV files → Parquet in `<lake>/tables/<dataset>/batch=<id>/`, typed by "
     "the dataset registry (or inferred); rows that do not parse go, with their reason, to "
@@ -229,7 +238,7 @@ def _tables_metadata(
     return md
 
 
-@_batch_asset(
+@batch_asset(
     kinds={"rust", "json"},
     description="Statistics of the batch's .txt/.md/.log files (lines, words, unique words, "
     "top words, invalid UTF-8 bytes) as JSON in `<lake>/text_stats/batch=<id>/`.",
@@ -285,7 +294,7 @@ def text_stats(
     return out
 
 
-@_batch_asset(
+@batch_asset(
     kinds={"python"},
     description="The batch in numbers: files processed, quarantined and skipped (final "
     "status), rows, rejected rows, words. Plotted across batches in the UI. A file that "

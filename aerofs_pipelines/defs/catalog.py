@@ -21,6 +21,7 @@ from dagster import AssetExecutionContext
 from aerofs_pipelines.batch.catalog import FILES_SCHEMA, build_catalog
 from aerofs_pipelines.batch.formats import json_bytes, md_table
 from aerofs_pipelines.defs.assets import S3_RETRY, tables
+from aerofs_pipelines.defs.lake import LAKE_ASSETS
 from aerofs_pipelines.defs.resources import LakeStore
 from aerofs_pipelines.lake.layout import CATALOG_DATASETS_KEY, CATALOG_FILES_KEY
 
@@ -41,7 +42,7 @@ CATALOG_CONDITION: dg.AutomationCondition[Any] = (
 
 
 @dg.asset(
-    deps=[tables],
+    deps=[tables, *LAKE_ASSETS],
     group_name="catalog",
     kinds={"parquet"},
     automation_condition=CATALOG_CONDITION,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dagster as dg
 
 from aerofs_pipelines import config
-from aerofs_pipelines.defs.assets import BATCH_GROUP
+from aerofs_pipelines.defs.assets import PER_BATCH_GROUPS
 
 __all__ = ["PIPELINE_TAGS", "batch_job", "run_executor"]
 
@@ -43,7 +43,7 @@ def run_executor() -> dg.ExecutorDefinition:
 
 batch_job = dg.define_asset_job(
     "process_batch",
-    selection=dg.AssetSelection.groups(BATCH_GROUP),
+    selection=dg.AssetSelection.groups(*PER_BATCH_GROUPS),
     description="Process batches: manifest, tables, text statistics and summary.",
     tags=PIPELINE_TAGS,
 )

@@ -12,13 +12,15 @@ from functools import cached_property
 from typing import Any
 
 import dagster as dg
+from pyiceberg.catalog import Catalog
 
 from aerofs_pipelines import config
+from aerofs_pipelines.lake import iceberg
 from aerofs_pipelines.lake.io_manager import LakeParquetIOManager
 from aerofs_pipelines.lake.storage import Storage, open_storage
 from aerofs_pipelines.registry import Registry, load_registry
 
-__all__ = ["DatasetRegistry", "LakeStore", "LandingZone", "default_resources"]
+__all__ = ["DatasetRegistry", "LakeStore", "LakeTables", "LandingZone", "default_resources"]
 
 
 class _StorageResource(dg.ConfigurableResource[Any]):
@@ -37,6 +39,14 @@ class LandingZone(_StorageResource):
 
 class LakeStore(_StorageResource):
     """The data lake: tables, rejects, text statistics, manifests, catalog."""
+
+
+class LakeTables(dg.ConfigurableResource[Any]):
+    """The catalog of the lake's Iceberg tables (``AEROFS_LAKE_CATALOG_URL``, else the
+    instance's database: see :func:`aerofs_pipelines.lake.iceberg.open_catalog`)."""
+
+    def catalog(self) -> Catalog:
+        return iceberg.open_catalog()
 
 
 class DatasetRegistry(dg.ConfigurableResource[Any]):
@@ -62,5 +72,6 @@ def default_resources() -> dict[str, Any]:
         "landing": LandingZone(url=_env_or("AEROFS_LANDING", config.landing_url())),
         "lake": LakeStore(url=lake_url),
         "registry": DatasetRegistry(path=_env_or("AEROFS_DATASETS", "")),
+        "lake_tables": LakeTables(),
         "io_manager": LakeParquetIOManager(lake_url=lake_url),
     }

@@ -19,7 +19,7 @@ import dagster as dg
 
 from aerofs_pipelines import _dagster_compat
 from aerofs_pipelines.batch.backfill_ranges import contiguous_selection
-from aerofs_pipelines.defs.assets import BATCH_GROUP
+from aerofs_pipelines.defs.assets import PER_BATCH_GROUPS
 from aerofs_pipelines.defs.jobs import batch_job
 from aerofs_pipelines.defs.partitions import BATCHES, batches_partitions
 
@@ -47,7 +47,7 @@ def failed_or_missing(
 def batch_asset_keys(context: dg.ScheduleEvaluationContext) -> list[dg.AssetKey]:
     """The per-batch assets of the code location (group ``batch``)."""
     graph = context.repository_def.asset_graph
-    return sorted(dg.AssetSelection.groups(BATCH_GROUP).resolve(graph), key=str)
+    return sorted(dg.AssetSelection.groups(*PER_BATCH_GROUPS).resolve(graph), key=str)
 
 
 def launch_backfill(

@@ -46,7 +46,7 @@ import dagster as dg
 
 from aerofs_pipelines import _dagster_compat, config
 from aerofs_pipelines.batch.relanding import judge_relanded
-from aerofs_pipelines.defs.assets import BATCH_GROUP
+from aerofs_pipelines.defs.assets import PER_BATCH_GROUPS
 from aerofs_pipelines.defs.jobs import PIPELINE_TAGS
 from aerofs_pipelines.defs.partitions import BATCHES, batches_partitions
 from aerofs_pipelines.lake.storage import open_storage
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 MAX_LOGGED_REFUSALS = 20
-BATCH_SELECTION = dg.AssetSelection.groups(BATCH_GROUP)
+BATCH_SELECTION = dg.AssetSelection.groups(*PER_BATCH_GROUPS)
 """What the sensor requests: the per-batch assets (and their checks)."""
 BATCH_TAG = "aerofs/batch"
 BACKLOG_TAG = "aerofs/landing-backlog"

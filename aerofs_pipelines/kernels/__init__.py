@@ -169,6 +169,7 @@ def csv_to_parquet(
     rejects: StrPath | None = None,
     compression: Compression = "zstd",
     progress: ProgressCallback | None = None,
+    constant_columns: Mapping[str, str] | None = None,
 ) -> ConversionStats:
     """Convert a CSV/TSV file to Parquet, streaming in bounded memory on all cores.
 
@@ -185,6 +186,9 @@ def csv_to_parquet(
     ``rejects`` (CSV, or Parquet when the name ends in ``.parquet``). ``dst`` (and
     ``rejects``) appear atomically: a reader never sees a half-written file.
     ``progress(bytes_read, rows)`` is called a few times a second when given.
+    ``constant_columns`` appends a non-null string column per entry holding that one
+    value in every row (the lake's ``batch_id``); a file that has a column of that name
+    is an ``InputFormatError``.
     """
     if on_error not in ("fail", "quarantine"):
         raise ValueError(f"on_error must be 'fail' or 'quarantine', got {on_error!r}")
@@ -201,6 +205,7 @@ def csv_to_parquet(
         None if rejects is None else os.fspath(rejects),
         compression,
         progress,
+        list((constant_columns or {}).items()),
     )
     return stats
 

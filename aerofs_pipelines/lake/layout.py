@@ -2,7 +2,8 @@
 
 ```
 <lake>/manifests/<batch_id>.json                          every file of a batch, its status
-<lake>/tables/<dataset>/batch=<batch_id>/<file>.parquet   a table (the file's stem)
+<lake>/tables/<dataset>/batch=<batch_id>/<file>.<version>.parquet   a table (the file's stem)
+<lake>/tables/<dataset>/metadata/                         its Iceberg table's metadata
 <lake>/rejects/<dataset>/batch=<batch_id>/<file>.rejects.parquet   its rejected rows
 <lake>/text_stats/batch=<batch_id>/<file>.json            a text file's statistics
 <lake>/catalog/files.parquet, <lake>/catalog/datasets.json  the cross-batch catalog
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+BATCH_COLUMN = "batch_id"
+"""The column every table row carries: its batch (the lake tables' identity partition)."""
 MANIFESTS = "manifests"
 TABLES = "tables"
 REJECTS = "rejects"
@@ -45,9 +48,11 @@ def manifest_key(batch_id: str) -> str:
     return f"{MANIFESTS}/{batch_id}.json"
 
 
-def table_key(dataset: str, batch_id: str, name: str) -> str:
-    """The Parquet table the CSV/TSV file ``name`` of a batch becomes."""
-    return f"{TABLES}/{dataset}/batch={batch_id}/{_stem(name)}.parquet"
+def table_key(dataset: str, batch_id: str, name: str, version: str | None = None) -> str:
+    """The Parquet table the CSV/TSV file ``name`` of a batch becomes; ``version`` (a
+    hash of what it is made of) keeps the files of different inputs apart."""
+    stem = f"{_stem(name)}.{version}" if version else _stem(name)
+    return f"{TABLES}/{dataset}/batch={batch_id}/{stem}.parquet"
 
 
 def rejects_key(dataset: str, batch_id: str, name: str) -> str:

@@ -67,6 +67,10 @@ class ColumnSpec:
         return _ARROW_TYPES[self.type]
 
 
+SCHEMA_CHANGES = ("evolve", "freeze")
+"""What ``on_schema_change`` accepts (see ``DatasetSpec.on_schema_change``)."""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered dataset: the files it takes and the schema they must satisfy."""
@@ -78,6 +82,9 @@ class DatasetSpec:
     strict: bool = True
     dialect: Mapping[str, Any] = field(default_factory=dict)
     """Dialect options pinned for the dataset's files (the rest is sniffed per file)."""
+    on_schema_change: str = "evolve"
+    """A batch bringing new columns: ``evolve`` adds them to the dataset's table,
+    ``freeze`` fails the batch (``lake.iceberg.commit_batch``)."""
 
     def matches(self, file_name: str) -> str | None:
         """The first pattern matching ``file_name`` (a path inside the batch), or None."""
@@ -178,9 +185,27 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
     columns = raw.get("columns") or {}
     if not isinstance(columns, Mapping) or not columns:
         raise RegistryError(f"datasets.{name}.columns: give at least one column")
-    unknown = set(raw) - {"patterns", "columns", "description", "strict", "dialect"}
+    if "batch_id" in columns:
+        raise RegistryError(
+            f"datasets.{name}.columns: 'batch_id' is the lake's own column (every row's "
+            "batch); name the file's column otherwise"
+        )
+    unknown = set(raw) - {
+        "patterns",
+        "columns",
+        "description",
+        "strict",
+        "dialect",
+        "on_schema_change",
+    }
     if unknown:
         raise RegistryError(f"datasets.{name}: unknown keys {sorted(unknown)}")
+    on_change = raw.get("on_schema_change", "evolve")
+    if on_change not in SCHEMA_CHANGES:
+        raise RegistryError(
+            f"datasets.{name}.on_schema_change: {on_change!r} is not one of "
+            f"{', '.join(SCHEMA_CHANGES)}"
+        )
     return DatasetSpec(
         name=name,
         patterns=tuple(str(p) for p in patterns),
@@ -188,6 +213,7 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
         description=raw.get("description"),
         strict=bool(raw.get("strict", True)),
         dialect=_dialect(name, raw.get("dialect")),
+        on_schema_change=str(on_change),
     )
 
 

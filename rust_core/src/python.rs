@@ -298,7 +298,7 @@ fn dialect_dict<'py>(py: Python<'py>, d: &Dialect) -> PyResult<Bound<'py, PyDict
 }
 
 #[pyfunction]
-#[pyo3(signature = (src, dst, schema, dialect, auto, on_error, rejects, compression, progress))]
+#[pyo3(signature = (src, dst, schema, dialect, auto, on_error, rejects, compression, progress, constant_columns=Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 fn csv_to_parquet<'py>(
     py: Python<'py>,
@@ -311,6 +311,7 @@ fn csv_to_parquet<'py>(
     rejects: Option<PathBuf>,
     compression: &str,
     progress: Option<Py<PyAny>>,
+    constant_columns: Vec<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let on_error = match on_error {
         "fail" => OnError::Fail,
@@ -331,6 +332,7 @@ fn csv_to_parquet<'py>(
             rejects,
             compression,
             progress: Some(hook),
+            constants: constant_columns,
         };
         csv::csv_to_parquet(&src, &dst, options).map(|stats| (stats, sniffed))
     });

@@ -26,6 +26,7 @@ from tests.support.pipeline import (
     materialization_metadata,
     run_batches,
     snapshot,
+    table_output,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -194,9 +195,9 @@ def test_bad_files_fail_cleanly_and_are_recorded(
     assert files["wrong_columns_orders.csv"]["dataset"] == "wrong_columns_orders"
     assert not any(str(tmp_path) in f["reason"] for f in files.values())  # no local paths
 
-    assert lake.exists("tables/sales_2024/batch=mixed/Sales-2024.parquet")
-    assert lake.exists("tables/orders/batch=mixed/orders_eu.parquet")
-    with lake.local_path("tables/empty/batch=mixed/empty.parquet") as path:
+    assert lake.exists(table_output(lake, "mixed", "Sales-2024.csv"))
+    assert lake.exists(table_output(lake, "mixed", "orders_eu.tsv"))
+    with lake.local_path(table_output(lake, "mixed", "empty.csv")) as path:
         assert pq.read_table(path).num_rows == 0
     with lake.local_path("rejects/orders/batch=mixed/orders_eu.rejects.parquet") as path:
         (reject,) = pq.read_table(path).to_pylist()
@@ -220,11 +221,11 @@ def test_many_batches_in_one_run(
     result = run_batches(instance, resources, [*ids, "b-004"])
     assert result.success
     steps = [e.step_key for e in result.all_events if e.is_step_success]
-    assert len(steps) == len(set(steps)) == 9  # one step per asset/check, for all batches
+    assert len(steps) == len(set(steps)) == 10  # one step per asset/check, for all batches
     lake = open_storage(str(lake_dir))
     for b in ids:
         assert_sample_outputs(lake, b, bad_lines[b])
-        assert lake.exists(f"tables/orders/batch={b}/orders.parquet")
+        assert lake.exists(table_output(lake, b, "orders.csv"))
         assert lake.exists(f"manifests/{b}.json")
         md = materialization_metadata(instance, "tables", b)
         assert md["dagster/row_count"] == 199
@@ -257,7 +258,7 @@ def test_catalog_updates_by_automation(
     assert doc["datasets"]["orders"]["batches"] == ["cat-1"]
     with lake.local_path("catalog/files.parquet") as path:
         rows = pq.read_table(path).to_pylist()
-    assert rows[0]["key"] == "tables/orders/batch=cat-1/orders.parquet"
+    assert rows[0]["key"] == table_output(lake, "cat-1", "orders.csv")
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     assert third.total_requested == 0
 

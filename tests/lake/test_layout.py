@@ -13,6 +13,10 @@ def test_keys_of_a_batch() -> None:
         layout.table_key("orders", "b1", "in/orders.csv")
         == "tables/orders/batch=b1/in/orders.parquet"
     )
+    assert (
+        layout.table_key("orders", "b1", "orders.csv", "0123456789ab")
+        == "tables/orders/batch=b1/orders.0123456789ab.parquet"
+    )
     assert layout.rejects_key("orders", "b1", "orders.tsv") == (
         "rejects/orders/batch=b1/orders.rejects.parquet"
     )
@@ -32,6 +36,7 @@ def test_a_table_key_parses_back() -> None:
         "tables/orders/batch=b1/orders.csv",
         "rejects/orders/batch=b1/orders.rejects.parquet",
         "tables/orders",
+        "tables/orders/metadata/00001-x.metadata.json",  # the Iceberg table's metadata
     ],
 )
 def test_other_keys_are_not_tables(key: str) -> None:

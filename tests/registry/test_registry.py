@@ -72,3 +72,12 @@ def test_unknown_dataset_keys_are_refused() -> None:
         parse_registry(
             "datasets:\n  d:\n    patterns: [d.csv]\n    delimiter: ';'\n    columns: {a: int64}\n"
         )
+
+
+def test_on_schema_change_is_evolve_unless_frozen() -> None:
+    base = "datasets:\n  d:\n    patterns: [d.csv]\n    columns: {a: int64}\n"
+    assert parse_registry(base).datasets[0].on_schema_change == "evolve"
+    frozen = parse_registry(base + "    on_schema_change: freeze\n")
+    assert frozen.datasets[0].on_schema_change == "freeze"
+    with pytest.raises(ValueError, match=r"datasets\.d\.on_schema_change: 'rewrite' is not one of"):
+        parse_registry(base + "    on_schema_change: rewrite\n")

@@ -40,6 +40,8 @@ def assert_lake_matches(lake: Storage, batch_id: str, sources: Mapping[str, Path
         if entry["kind"] == "table":
             with lake.local_path(entry["output"]) as path:
                 table = pq.read_table(path)
+            assert set(table.column("batch_id").to_pylist()) <= {batch_id}, name
+            table = table.drop_columns(["batch_id"])
             expected = kernels.read_csv(src, schema=table.schema).read_all()
             assert table.num_rows == expected.num_rows, name
             assert table.equals(expected), f"{name}: content differs from the input"

@@ -371,7 +371,7 @@ def test_corpus_batch_run_accounts_for_every_file(
 
     # the good files: processed, complete
     assert files["orders.csv"]["status"] == files["notes.txt"]["status"] == "processed"
-    orders = pq.read_table(lake / "tables" / "orders" / f"batch={BATCH}" / "orders.parquet")
+    orders = pq.read_table(lake / files["orders.csv"]["output"])
     assert orders.num_rows == GOOD["orders.csv"]
     assert (lake / "text_stats" / f"batch={BATCH}" / "notes.txt.json").is_file()
     assert (

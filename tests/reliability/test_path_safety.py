@@ -38,9 +38,10 @@ SECRET = b"TOP-SECRET-OUTSIDE-THE-LANDING-ZONE"
 LAKE_LAYOUT = re.compile(
     r"^(manifests/[^/]+\.json"
     r"|tables/[^/]+/batch=[^/]+/.+\.parquet"
+    r"|tables/[^/]+/metadata/[^/]+\.(json|avro)"
     r"|rejects/[^/]+/batch=[^/]+/.+\.rejects\.parquet"
     r"|text_stats/batch=[^/]+/.+\.json"
-    r"|_dagster/[^/]+/[^/]+\.parquet"
+    r"|_dagster/.+/[^/]+\.parquet"
     r"|catalog/[^/]+\.(json|parquet))$"
 )
 """The lake layout of docs/design.md, plus the IO manager's ``_dagster/`` values and the catalog."""
@@ -225,7 +226,9 @@ def test_s3_traversal_keys_never_leave_the_landing_zone_or_lake(
         assert entry["digest"] is None and entry["output"] is None  # never read
     for name in ("good.csv", "notes.txt", "%2e%2e/y.csv"):
         assert files[name]["status"] == "processed", files[name]
-    assert "lake/tables/y/batch=b1/%2e%2e/y.parquet" in new  # literal, inside the lake
+    # literal, inside the lake
+    assert files["%2e%2e/y.csv"]["output"].startswith("tables/y/batch=b1/%2e%2e/y.")
+    assert f"lake/{files['%2e%2e/y.csv']['output']}" in new
 
 
 def test_safe_key_refuses_every_traversal_form() -> None:

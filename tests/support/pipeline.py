@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from aerofs_pipelines.defs.assets import BATCH_ASSETS
 from aerofs_pipelines.defs.checks import BATCH_CHECKS
 from aerofs_pipelines.defs.jobs import batch_job
+from aerofs_pipelines.defs.lake import LAKE_ASSETS
 from aerofs_pipelines.defs.partitions import batches_partitions
 from aerofs_pipelines.defs.resources import default_resources
 from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
@@ -40,6 +43,9 @@ def env_resources(monkeypatch: pytest.MonkeyPatch, landing: str, lake: str) -> d
     monkeypatch.setenv("AEROFS_LANDING", landing)
     monkeypatch.setenv("AEROFS_LAKE", lake)
     monkeypatch.delenv("AEROFS_DATASETS", raising=False)
+    # the lake's table catalog lives in the instance folder: never the repo's
+    home = tempfile.mkdtemp(prefix="aerofs-home-") if lake.startswith("s3://") else None
+    monkeypatch.setenv("DAGSTER_HOME", home or str(Path(lake).parent / "home"))
     return default_resources()
 
 
@@ -63,7 +69,7 @@ def run_batches(
             "dagster/asset_partition_range_end": batch_ids[-1],
         }
     return dg.materialize(
-        [*BATCH_ASSETS, *BATCH_CHECKS],
+        [*BATCH_ASSETS, *LAKE_ASSETS, *BATCH_CHECKS],
         instance=instance,
         resources=resources,
         raise_on_error=raise_on_error,
@@ -84,12 +90,24 @@ def materialization_metadata(
     instance: dg.DagsterInstance, asset: str, partition: str
 ) -> dict[str, Any]:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey.from_user_string(asset), asset_partitions=[partition]
+        ),
+        limit=1,
     ).records
     assert records, f"no materialization of {asset} for {partition}"
     mat = records[0].asset_materialization
     assert mat is not None
     return {k: v.value for k, v in mat.metadata.items()}
+
+
+def table_output(lake: Storage, batch_id: str, name: str) -> str:
+    """The lake key of the table the batch's file ``name`` became (from its manifest:
+    ``tables/<dataset>/batch=<id>/<stem>.<version>.parquet``)."""
+    manifest = json.loads(lake.read_bytes(f"manifests/{batch_id}.json"))
+    (entry,) = [f for f in manifest["files"] if f["name"] == name]
+    assert entry["output"], f"{batch_id}/{name} has no output: {entry['reason']}"
+    return str(entry["output"])
 
 
 def assert_sample_outputs(lake: Storage, batch_id: str, bad_line: int) -> None:
@@ -104,9 +122,12 @@ def assert_sample_outputs(lake: Storage, batch_id: str, bad_line: int) -> None:
     assert files["_SUCCESS"]["status"] == "skipped"
     assert manifest["counts"] == {"processed": 2, "quarantined": 0, "skipped": 1}
 
-    with lake.local_path(f"tables/orders/batch={batch_id}/orders.parquet") as path:
+    output = files["orders.csv"]["output"]
+    assert re.fullmatch(rf"tables/orders/batch={batch_id}/orders\.[0-9a-f]{{12}}\.parquet", output)
+    with lake.local_path(output) as path:
         table = pq.read_table(path)
     assert table.num_rows == 199
+    assert set(table.column("batch_id").to_pylist()) == {batch_id}
     assert table.schema.field("order_id").type == "int64"
     assert str(table.schema.field("order_date").type) == "date32[day]"
     customers = set(table.column("customer").to_pylist())

@@ -64,6 +64,8 @@ pub struct ConvertOptions {
     pub rejects: Option<PathBuf>,
     pub compression: Compression,
     pub progress: Option<Progress>,
+    /// Columns appended to every row with one value each (e.g. the lake's `batch_id`).
+    pub constants: Vec<(String, String)>,
 }
 
 impl Default for ConvertOptions {
@@ -75,6 +77,7 @@ impl Default for ConvertOptions {
             rejects: None,
             compression: Compression::Zstd,
             progress: None,
+            constants: Vec::new(),
         }
     }
 }
@@ -210,6 +213,7 @@ pub fn read_csv_tuned(
     let ctx = Arc::new(output::WorkerContext::new(
         &source,
         prepared,
+        &[],
         OnError::Fail,
         None,
     ));

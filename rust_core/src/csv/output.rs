@@ -11,7 +11,7 @@ use arrow::array::{
     ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, StringArray, UInt64Array,
 };
 use arrow::compute::filter;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
@@ -45,6 +45,10 @@ pub struct WorkerContext {
     delimiter: u8,
     has_header: bool,
     schema: SchemaRef,
+    /// The schema of the batches: `schema` and then the constant columns.
+    output_schema: SchemaRef,
+    /// Values of the constant columns, one per column after `schema`'s.
+    constants: Vec<String>,
     values: ValueFormat,
     on_error: OnError,
     factory: Option<ArrowRowGroupWriterFactory>,
@@ -54,6 +58,7 @@ impl WorkerContext {
     pub fn new(
         source: &Source,
         prepared: Prepared,
+        constants: &[(String, String)],
         on_error: OnError,
         factory: Option<ArrowRowGroupWriterFactory>,
     ) -> Self {
@@ -62,11 +67,43 @@ impl WorkerContext {
             delimiter: source.delimiter(),
             values: source.dialect().values.clone(),
             has_header: prepared.has_header,
+            output_schema: with_constants(&prepared.schema, constants),
+            constants: constants.iter().map(|(_, v)| v.clone()).collect(),
             schema: prepared.schema,
             on_error,
             factory,
         }
     }
+}
+
+/// `schema` followed by one non-null string column per constant.
+pub fn with_constants(schema: &SchemaRef, constants: &[(String, String)]) -> SchemaRef {
+    if constants.is_empty() {
+        return Arc::clone(schema);
+    }
+    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    fields.extend(
+        constants
+            .iter()
+            .map(|(name, _)| Arc::new(Field::new(name, DataType::Utf8, false))),
+    );
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Refuse constant columns whose names the file's own columns (or each other) take.
+pub fn check_constants(path: &Path, schema: &Schema, constants: &[(String, String)]) -> Result<()> {
+    for (i, (name, _)) in constants.iter().enumerate() {
+        let taken = schema.fields().iter().any(|f| f.name() == name)
+            || constants[..i].iter().any(|(n, _)| n == name);
+        if taken {
+            return Err(KernelError::format(
+                path,
+                None,
+                format!("the file has a column named {name:?}, a name the lake reserves for its own column"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A chunk's rows (bad ones removed in quarantine mode) and its rejects.
@@ -181,9 +218,16 @@ fn convert_records(ctx: &WorkerContext, chunk: &Chunk, rec: &Records) -> Result<
     })
 }
 
-fn make_batch(ctx: &WorkerContext, cols: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+fn make_batch(ctx: &WorkerContext, mut cols: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    for value in &ctx.constants {
+        let col: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            value.as_str(),
+            rows,
+        )));
+        cols.push(col);
+    }
     let opts = RecordBatchOptions::new().with_row_count(Some(rows));
-    RecordBatch::try_new_with_options(Arc::clone(&ctx.schema), cols, &opts)
+    RecordBatch::try_new_with_options(Arc::clone(&ctx.output_schema), cols, &opts)
         .map_err(|e| KernelError::Internal(format!("building a batch: {e}")))
 }
 
@@ -455,8 +499,11 @@ pub fn convert(
     let started = Instant::now();
     let source = Source::new(src, Arc::new(std::mem::take(&mut options.dialect)));
     let prepared = prepare(&source, options.schema.clone(), tuning.sample_bytes)?;
-    let schema = Arc::clone(&prepared.schema);
-    let props = writer_properties(options.compression, &schema, &prepared.dictionary)?;
+    check_constants(src, &prepared.schema, &options.constants)?;
+    let schema = with_constants(&prepared.schema, &options.constants);
+    let mut dictionary = prepared.dictionary.clone();
+    dictionary.resize(schema.fields().len(), true); // one value: a one-entry dictionary
+    let props = writer_properties(options.compression, &schema, &dictionary)?;
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
         .convert(&schema)
@@ -476,6 +523,7 @@ pub fn convert(
     let ctx = Arc::new(WorkerContext::new(
         &source,
         prepared,
+        &options.constants,
         options.on_error,
         Some(factory),
     ));

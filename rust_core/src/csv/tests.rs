@@ -248,3 +248,38 @@ fn float_overflow_is_a_rejected_row_not_infinity() {
         "{text}"
     );
 }
+
+#[test]
+fn constant_columns_fill_every_row_and_reserve_their_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = write(dir.path(), "in.csv", &content());
+    let dst = dir.path().join("out.parquet");
+    let options = ConvertOptions {
+        constants: vec![("batch_id".into(), "b-1".into())],
+        ..ConvertOptions::default()
+    };
+    let stats = csv_to_parquet_tuned(&src, &dst, options, tiny(97)).expect("convert");
+    assert_eq!(stats.rows, 200);
+    let names: Vec<&str> = stats
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["id", "note", "flag", "batch_id"]);
+    let batches = read_parquet(&dst);
+    assert_eq!(first_column_ids(&batches), (0..200).collect::<Vec<i64>>());
+    for b in &batches {
+        let ids = b.column(3).as_string::<i32>();
+        assert_eq!(ids.null_count(), 0);
+        assert!(ids.iter().all(|v| v == Some("b-1")));
+    }
+    // a file that has the column already is refused, naming it
+    let clash = write(dir.path(), "clash.csv", b"id,batch_id\n1,x\n");
+    let options = ConvertOptions {
+        constants: vec![("batch_id".into(), "b-1".into())],
+        ..ConvertOptions::default()
+    };
+    let err = csv_to_parquet(&clash, &dst, options).expect_err("reserved name");
+    assert!(err.to_string().contains("\"batch_id\""), "{err}");
+}

@@ -1,0 +1,178 @@
+"""``lake/<dataset>``: each registered dataset's Iceberg table, published per batch after
+the blocking checks, exactly once, with the registry's schema rules; read back with
+pyiceberg and polars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from aerofs_pipelines.defs.assets import BATCH_ASSETS
+from aerofs_pipelines.defs.checks import BATCH_CHECKS
+from aerofs_pipelines.defs.lake import LAKE_ASSETS, lake_table_assets
+from aerofs_pipelines.defs.resources import DatasetRegistry
+from aerofs_pipelines.lake import iceberg
+from aerofs_pipelines.registry import parse_registry
+from tests.support.pipeline import env_resources, materialization_metadata
+
+REGISTRY = """
+datasets:
+  sensors:
+    patterns: ["sensors*.csv"]
+    on_schema_change: {on_change}
+    columns:
+      id: {{type: int64, nullable: false}}
+      value: {{type: float64}}
+{extra}
+  sites:
+    patterns: ["sites*.csv"]
+    columns:
+      site: {{type: string}}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, Any]]:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    return landing, env_resources(monkeypatch, str(landing), str(lake))
+
+
+def failure_message(event: dg.DagsterEvent) -> str:
+    data = event.step_failure_data
+    return data.error.message if data.error else ""
+
+
+def land(landing: Path, batch: str, files: dict[str, str]) -> None:
+    folder = landing / batch
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    (folder / "_SUCCESS").write_text("")
+
+
+def run(
+    instance: dg.DagsterInstance,
+    resources: dict[str, Any],
+    tmp_path: Path,
+    batch: str,
+    *,
+    on_change: str = "evolve",
+    extra: str = "",
+) -> dg.ExecuteInJobResult:
+    """One batch through manifest → tables → checks → lake/<dataset> with this registry."""
+    text = REGISTRY.format(on_change=on_change, extra=extra)
+    path = tmp_path / f"registry-{batch}.yaml"
+    path.write_text(text)
+    if not instance.has_dynamic_partition("batches", batch):
+        instance.add_dynamic_partitions("batches", [batch])
+    return dg.materialize(
+        [*BATCH_ASSETS, *lake_table_assets(parse_registry(text)), *BATCH_CHECKS],
+        instance=instance,
+        resources={**resources, "registry": DatasetRegistry(path=str(path))},
+        partition_key=batch,
+        raise_on_error=False,
+    )
+
+
+def test_packaged_registry_gives_one_lake_asset_per_dataset() -> None:
+    assert [a.key for a in LAKE_ASSETS] == [dg.AssetKey(["lake", "orders"])]
+    (spec,) = LAKE_ASSETS[0].specs
+    assert spec.group_name == "lake" and "iceberg" in spec.kinds
+
+
+def test_two_batches_two_datasets_evolve_and_rerun_once(
+    instance: dg.DagsterInstance, setup: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    landing, resources = setup
+    land(landing, "b1", {"sensors.csv": "id,value\n1,1.5\n2,2.5\n", "sites.csv": "site\nOslo\n"})
+    assert run(instance, resources, tmp_path, "b1").success
+    # the second batch brings a column the registry now declares; it has no sites file
+    land(landing, "b2", {"sensors.csv": "id,value,unit\n3,3.5,mm\n"})
+    extra = "      unit: {type: string}"
+    assert run(instance, resources, tmp_path, "b2", extra=extra).success
+
+    catalog = iceberg.open_catalog()
+    sensors = catalog.load_table("aerofs.sensors")
+    rows = sensors.scan().to_arrow().sort_by("id").to_pylist()
+    assert rows == [
+        {"id": 1, "value": 1.5, "batch_id": "b1", "unit": None},
+        {"id": 2, "value": 2.5, "batch_id": "b1", "unit": None},
+        {"id": 3, "value": 3.5, "batch_id": "b2", "unit": "mm"},
+    ]
+    frame = pl.scan_iceberg(sensors).sort("id").collect()
+    assert frame["batch_id"].to_list() == ["b1", "b1", "b2"]
+    assert [s.summary[iceberg.BATCH_PROPERTY] for s in sensors.snapshots() if s.summary] == [
+        "b1",
+        "b2",
+    ]
+    sites = catalog.load_table("aerofs.sites")
+    assert iceberg.batch_rows(sites) == {"b1": 1} and len(sites.snapshots()) == 1
+
+    md = materialization_metadata(instance, "lake/sensors", "b2")
+    assert (md["dagster/row_count"], md["table_rows"], md["added_columns"]) == (1, 3, "unit")
+    assert [c.name for c in md["dagster/column_schema"].columns] == [
+        "id",
+        "value",
+        "batch_id",
+        "unit",
+    ]
+    quiet = materialization_metadata(instance, "lake/sites", "b2")
+    assert quiet["dagster/row_count"] == 0 and "nothing committed" in quiet["note"]
+
+    # a re-run of b1 (same inputs) leaves the tables as they are
+    assert run(instance, resources, tmp_path, "b1").success
+    sensors = catalog.load_table("aerofs.sensors")
+    assert iceberg.batch_rows(sensors) == {"b1": 2, "b2": 1}
+    assert len(sensors.snapshots()) == 2
+    # a re-run that quarantines b1's file (the registry now wants `unit`) fails rather
+    # than dropping the rows b1 published before
+    rerun = run(instance, resources, tmp_path, "b1", extra=extra)
+    assert not rerun.success
+    (failure,) = rerun.get_step_failure_events()
+    assert failure.step_key == "lake__sensors"
+    assert "keeps the 2 rows of the batch's earlier run" in failure_message(failure)
+    assert iceberg.batch_rows(catalog.load_table("aerofs.sensors")) == {"b1": 2, "b2": 1}
+
+
+def test_frozen_schema_and_type_changes_fail_the_batch_and_commit_nothing(
+    instance: dg.DagsterInstance, setup: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    landing, resources = setup
+    land(landing, "b1", {"sensors.csv": "id,value\n1,1.5\n"})
+    assert run(instance, resources, tmp_path, "b1", on_change="freeze").success
+
+    land(landing, "b2", {"sensors.csv": "id,value,unit\n2,2.5,mm\n"})
+    frozen = run(
+        instance, resources, tmp_path, "b2", on_change="freeze", extra="      unit: {type: string}"
+    )
+    assert not frozen.success
+    (failure,) = frozen.get_step_failure_events()
+    assert failure.step_key == "lake__sensors"
+    assert "new columns 'unit'" in failure_message(failure)
+
+    # the registry changes a column's type: the table refuses it, naming both types
+    land(landing, "b3", {"sensors.csv": "id,value\n3,high\n"})
+    retyped = REGISTRY.replace("value: {{type: float64}}", "value: {{type: string}}")
+    text = retyped.format(on_change="evolve", extra="")
+    path = tmp_path / "retyped.yaml"
+    path.write_text(text)
+    instance.add_dynamic_partitions("batches", ["b3"])
+    result = dg.materialize(
+        [*BATCH_ASSETS, *lake_table_assets(parse_registry(text)), *BATCH_CHECKS],
+        instance=instance,
+        resources={**resources, "registry": DatasetRegistry(path=str(path))},
+        partition_key="b3",
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure_message(failure)
+    assert "'value' is double in the table but string in this batch" in message
+
+    sensors = iceberg.open_catalog().load_table("aerofs.sensors")
+    assert iceberg.batch_rows(sensors) == {"b1": 1}  # neither b2 nor b3 reached the table
+    assert len(sensors.snapshots()) == 1
