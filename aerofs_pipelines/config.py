@@ -217,6 +217,12 @@ def lake_catalog_url() -> str:
     return f"sqlite:///{dagster_home() / 'lake' / 'catalog.db'}"
 
 
+def lake_snapshot_retention_days() -> float:
+    """``AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS``: how far back time travel reaches in the
+    lake's tables; ``lake_maintenance`` expires older snapshots (default 7)."""
+    return _float("AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS", 7.0, least=0)
+
+
 def pg_retry_seconds() -> float:
     """``AEROFS_PG_RETRY_SECONDS``: how long a process waits for PostgreSQL to come back
     (default 60; 0 turns the wait off)."""
@@ -453,6 +459,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AEROFS_PG_RETRY_SECONDS", "instance", "wait for PostgreSQL to return", pg_retry_seconds
+    ),
+    Setting(
+        "AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS",
+        "instance",
+        "lake table snapshots kept (days)",
+        lake_snapshot_retention_days,
     ),
     Setting(
         "AEROFS_LAKE_CATALOG_URL",

@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ __all__ = [
     "batch_rows",
     "commit_batch",
     "describe",
+    "expire_snapshots",
     "in_batch_filter",
     "open_catalog",
     "table_identifier",
@@ -385,6 +387,41 @@ def _commit_once(
         added_columns=tuple(added),
         retries=retries,
     )
+
+
+def expire_snapshots(
+    catalog: Catalog, dataset: str, *, older_than: datetime, keep_last: int
+) -> int:
+    """Expire the table's snapshots older than ``older_than``, always keeping the newest
+    ``keep_last`` and the current one (Iceberg's own rule); how many were expired.
+
+    Every commit rewrites the table's metadata, which lists every snapshot: expiring
+    bounds what a commit costs as batches accumulate (docs/capacity.md). Time travel
+    reaches back as far as the snapshots kept. The files only expired snapshots
+    referenced stay in the lake.
+    """
+    name = ".".join(table_identifier(dataset))
+    for attempt in range(COMMIT_ATTEMPTS):
+        table = _load(catalog, name)
+        snapshots = sorted(table.snapshots(), key=lambda s: s.timestamp_ms)
+        keep = {s.snapshot_id for s in snapshots[-keep_last:]} if keep_last > 0 else set()
+        current = table.current_snapshot()
+        if current is not None:
+            keep.add(current.snapshot_id)
+        cutoff = older_than.timestamp() * 1000
+        doomed = [
+            s.snapshot_id
+            for s in snapshots
+            if s.snapshot_id not in keep and s.timestamp_ms < cutoff
+        ]
+        if not doomed:
+            return 0
+        try:
+            table.maintenance.expire_snapshots().by_ids(doomed).commit()
+            return len(doomed)
+        except CommitFailedException:  # a batch committed meanwhile: look again
+            _wait(attempt + 1)
+    raise LakeTableError(f"{name}: snapshots not expired: every attempt lost to a commit")
 
 
 def _last_commit_of(table: Table, batch_id: str) -> int | None:

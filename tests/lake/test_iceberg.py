@@ -242,3 +242,18 @@ def test_a_deleted_lake_is_named_not_a_traceback(catalog: Catalog, tmp_path: Pat
     again = convert(tmp_path, "b", "p", "id\n2\n")
     with pytest.raises(iceberg.LakeTableError, match="no longer has"):
         commit_batch(catalog, "orders", "b", [again], location=location(tmp_path))
+
+
+def test_old_snapshots_expire_and_the_rows_stay(catalog: Catalog, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    for n in range(5):
+        done = convert(tmp_path, f"b{n}", "p", f"id\n{n}\n")
+        commit_batch(catalog, "orders", f"b{n}", [done], location=location(tmp_path))
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert iceberg.expire_snapshots(catalog, "orders", older_than=future, keep_last=2) == 3
+    table = catalog.load_table("aerofs.orders")
+    assert len(table.snapshots()) == 2
+    assert iceberg.batch_rows(table) == {f"b{n}": 1 for n in range(5)}
+    past = datetime.now(UTC) - timedelta(days=1)  # nothing that old: nothing expires
+    assert iceberg.expire_snapshots(catalog, "orders", older_than=past, keep_last=0) == 0

@@ -1,0 +1,59 @@
+"""``lake_maintenance``: the daily job expires old snapshots of every lake table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aerofs_pipelines import kernels
+from aerofs_pipelines.defs.maintenance import KEEP_LAST, lake_maintenance, lake_maintenance_job
+from aerofs_pipelines.defs.resources import LakeTables
+from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
+from tests.support.pipeline import product_defs
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
+    for name in ("AEROFS_LAKE_CATALOG_URL", "AEROFS_PG_URL", "DAGSTER_PG_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "lake"
+
+
+def test_the_schedule_is_on_and_targets_the_job() -> None:
+    defs = product_defs()
+    schedule = defs.get_schedule_def("lake_maintenance")
+    assert schedule.job_name == lake_maintenance_job.name
+    assert schedule.default_status.value == "RUNNING"
+    assert lake_maintenance.cron_schedule == "0 3 * * *"
+
+
+def test_the_job_expires_snapshots_past_retention(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no tables yet: nothing to do, no failure
+    empty = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    assert empty.success and empty.output_for_node("expire_lake_snapshots") == 0
+
+    location = lake / "tables" / "orders"
+    batches = KEEP_LAST + 3
+    for n in range(batches):
+        src = tmp_path / f"b{n}.csv"
+        src.write_text(f"id\n{n}\n")
+        dst = location / f"batch=b{n}" / "p.parquet"
+        dst.parent.mkdir(parents=True)
+        kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": f"b{n}"})
+        commit_batch(open_catalog(), "orders", f"b{n}", [str(dst)], location=str(location))
+
+    monkeypatch.setenv("AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS", "7")  # all younger: kept
+    kept = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    assert kept.output_for_node("expire_lake_snapshots") == 0
+
+    monkeypatch.setenv("AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS", "0")
+    result = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    assert result.success and result.output_for_node("expire_lake_snapshots") == 3
+    table = open_catalog().load_table("aerofs.orders")
+    assert len(table.snapshots()) == KEEP_LAST
+    assert table.scan().to_arrow().num_rows == batches  # every batch's rows are still there
