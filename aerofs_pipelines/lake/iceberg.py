@@ -222,7 +222,9 @@ def _iceberg_schema(schema: pa.Schema) -> Schema:
 
 def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) -> Table:
     ident = table_identifier(dataset)
-    with contextlib.suppress(NamespaceAlreadyExistsError):
+    # writers creating the first table together race: the loser's insert violates the
+    # catalog's key (pyiceberg checks, then inserts), which means "it exists now"
+    with contextlib.suppress(NamespaceAlreadyExistsError, sa.exc.IntegrityError):
         catalog.create_namespace(NAMESPACE)
     ice = _iceberg_schema(schema)
     spec = PartitionSpec(
@@ -244,7 +246,7 @@ def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) ->
         table = catalog.create_table(
             ident, schema=ice, partition_spec=spec, location=location, properties=properties
         )
-    except TableAlreadyExistsError:
+    except (TableAlreadyExistsError, sa.exc.IntegrityError):
         return catalog.load_table(ident)
     # the Kernel's Parquet has no field ids: readers resolve columns by name. Set once;
     # schema updates keep it in step.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -164,13 +165,16 @@ def test_reserved_batch_column_in_a_file_is_an_input_error(tmp_path: Path) -> No
 
 
 WRITER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from aerofs_pipelines import kernels
 from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
 
 root, worker, batches = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+start = float(sys.argv[4])
 catalog, retries = open_catalog(), 0
+while time.time() < start:  # every writer creates the table at the same moment
+    time.sleep(0.001)
 for n in range(batches):
     batch = f"w{worker}-b{n}"
     src = root / f"{batch}.csv"
@@ -194,9 +198,10 @@ def test_fifty_batches_from_five_processes_all_land_once_on_postgresql(
         "AEROFS_PG_URL": pg_url,
     }
     workers, batches = 5, 10
+    start = time.time() + 5  # after every writer has started and imported
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(tmp_path), str(w), str(batches)],
+            [sys.executable, "-c", WRITER, str(tmp_path), str(w), str(batches), str(start)],
             cwd=REPO,
             env={"PATH": "/usr/bin:/bin", **settings},
             stdout=subprocess.PIPE,
