@@ -15,7 +15,7 @@ from aerofs_pipelines.batch.dialects import recorded_dialect
 from aerofs_pipelines.batch.errors import FILE_ERRORS, file_failure
 from aerofs_pipelines.batch.formats import md_table
 from aerofs_pipelines.batch.manifest import FileEntry
-from aerofs_pipelines.lake.layout import BATCH_COLUMN, rejects_key, table_key
+from aerofs_pipelines.lake.layout import BATCH_COLUMN, rejects_key
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import Registry
 
@@ -88,7 +88,9 @@ def convert_table(
     dataset = entry.dataset or registry.match(entry.name).dataset
     spec = registry.get(dataset)
     out_path, rej_path = scratch / "table.parquet", scratch / "rejects.parquet"
-    out_key = entry.output or table_key(dataset, batch_id, entry.name)
+    if entry.output is None:
+        raise ValueError(f"{entry.name}: the manifest gives this table no output key")
+    out_key = entry.output
     rej_key = rejects_key(dataset, batch_id, entry.name)
     try:
         with landing.local_path(f"{batch_id}/{entry.name}") as src:

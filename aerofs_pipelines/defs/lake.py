@@ -106,14 +106,14 @@ def lake_table_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                     batch_id,
                     files,
                     location=location,
-                    on_schema_change="freeze" if spec.on_schema_change == "freeze" else "evolve",
+                    on_schema_change=spec.on_schema_change,
                 )
             except LakeTableError as exc:  # a schema the table refuses: retrying won't help
                 raise dg.Failure(
                     description=f"batch {batch_id}: {exc}", allow_retries=False
                 ) from None
             out[batch_id] = pa.Table.from_pylist([_row(done)], schema=COMMIT_SCHEMA)
-            add_batch_metadata(context, run_batches, batch_id, _metadata(catalog, done))
+            add_batch_metadata(context, run_batches, batch_id, _metadata(done))
             if done.retries:
                 context.log.info(f"{name}: batch {batch_id} committed after {done.retries} retries")
         return out
@@ -125,7 +125,7 @@ def _refuse_to_drop(catalog: Catalog, name: str, batch_id: str, lost: list[str])
     """Fail rather than replace a batch's published rows when some of its files of the
     dataset were quarantined this time: a re-run must never silently lose rows."""
     try:
-        held = batch_rows(catalog.load_table(name)).get(batch_id, 0)
+        held = batch_rows(catalog.load_table(name), batch_id).get(batch_id, 0)
     except NoSuchTableError:
         held = 0
     if held:
@@ -137,7 +137,7 @@ def _refuse_to_drop(catalog: Catalog, name: str, batch_id: str, lost: list[str])
         )
 
 
-def _metadata(catalog: Any, done: BatchCommit) -> dict[str, Any]:
+def _metadata(done: BatchCommit) -> dict[str, Any]:
     md: dict[str, Any] = {
         "dagster/row_count": done.rows,
         "table": done.table,
@@ -150,18 +150,12 @@ def _metadata(catalog: Any, done: BatchCommit) -> dict[str, Any]:
         return md
     if done.unchanged:
         md["note"] = "the table already holds exactly these files: nothing committed"
-    table = catalog.load_table(done.table)
-    snapshot = table.current_snapshot()
     md["snapshot_id"] = str(done.snapshot_id)
-    if snapshot is not None and snapshot.summary is not None:
-        md["table_rows"] = int(snapshot.summary.additional_properties.get("total-records", 0))
+    md["table_rows"] = done.table_rows
     if done.added_columns:
         md["added_columns"] = ", ".join(done.added_columns)
     md["dagster/column_schema"] = dg.TableSchema(
-        columns=[
-            dg.TableColumn(f.name, str(f.field_type), description=f.doc)
-            for f in table.schema().fields
-        ]
+        columns=[dg.TableColumn(name, typ) for name, typ in done.columns]
     )
     return md
 

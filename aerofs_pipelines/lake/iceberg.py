@@ -44,6 +44,7 @@ from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, TableProperties
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import DoubleType, FloatType, IcebergType, IntegerType, LongType
 
@@ -135,6 +136,10 @@ class BatchCommit:
     """Attempts lost to concurrent commits before this one landed."""
     unchanged: bool = False
     """The table already held exactly these files for the batch: nothing committed."""
+    table_rows: int = 0
+    """Rows of every batch in the table after this commit."""
+    columns: tuple[tuple[str, str], ...] = ()
+    """The table's columns (name, Iceberg type) after this commit."""
 
 
 def table_identifier(dataset: str) -> tuple[str, str]:
@@ -357,6 +362,7 @@ def _commit_once(
             (),
             retries,
             unchanged=True,
+            **_table_state(table),
         )
     with table.transaction() as tx:
         if added and schema is not None:
@@ -365,8 +371,8 @@ def _commit_once(
         new = [parquet_file_to_data_file(table.io, tx.table_metadata, path) for path in files]
         snapshot = tx.update_snapshot(snapshot_properties={BATCH_PROPERTY: batch_id})
         if not old:
-            # a batch's first commit: a fast append writes one manifest and reads none,
-            # so its cost does not grow with the table (docs/capacity.md)
+            # a batch's first commit: a fast append writes one manifest and reads none of
+            # the table's (an overwrite reads them all); docs/capacity.md has the costs
             with snapshot.fast_append() as append:
                 for data_file in new:
                     append.append_data_file(data_file)
@@ -388,7 +394,19 @@ def _commit_once(
         replaced_files=len(old),
         added_columns=tuple(added),
         retries=retries,
+        **_table_state(table),
     )
+
+
+def _table_state(table: Table) -> dict[str, Any]:
+    """What a :class:`BatchCommit` reports of the table as the commit left it."""
+    current = table.current_snapshot()
+    summary = current.summary if current is not None else None
+    total = summary.additional_properties.get("total-records", 0) if summary else 0
+    return {
+        "table_rows": int(total),
+        "columns": tuple((f.name, str(f.field_type)) for f in table.schema().fields),
+    }
 
 
 def expire_snapshots(
@@ -426,19 +444,26 @@ def expire_snapshots(
     raise LakeTableError(f"{name}: snapshots not expired: every attempt lost to a commit")
 
 
+def _batch_of(snapshot: Snapshot) -> str | None:
+    """The batch a snapshot committed (its summary names it), if any."""
+    summary = snapshot.summary
+    return summary.additional_properties.get(BATCH_PROPERTY) if summary is not None else None
+
+
 def _last_commit_of(table: Table, batch_id: str) -> int | None:
-    """The newest snapshot that committed ``batch_id`` (its summary names the batch)."""
+    """The newest snapshot that committed ``batch_id``."""
     for snapshot in reversed(table.snapshots()):
-        summary = snapshot.summary
-        if summary is not None and summary.additional_properties.get(BATCH_PROPERTY) == batch_id:
+        if _batch_of(snapshot) == batch_id:
             return snapshot.snapshot_id
     return None
 
 
-def batch_rows(table: Table) -> dict[str, int]:
-    """Rows per batch in the table's current snapshot (from file metadata, no data read)."""
+def batch_rows(table: Table, batch_id: str | None = None) -> dict[str, int]:
+    """Rows per batch in the table's current snapshot (from file metadata, no data read);
+    with ``batch_id``, that batch's only (planning reads its partition alone)."""
+    scan = table.scan(row_filter=in_batch_filter(batch_id)) if batch_id else table.scan()
     rows: dict[str, int] = {}
-    for task in table.scan().plan_files():
+    for task in scan.plan_files():
         batch = task.file.partition[0]
         rows[str(batch)] = rows.get(str(batch), 0) + task.file.record_count
     return rows
@@ -451,9 +476,7 @@ def describe(table: Table) -> dict[str, Any]:
             "snapshot_id": s.snapshot_id,
             "timestamp_ms": s.timestamp_ms,
             "operation": str(s.summary.operation.value) if s.summary else None,
-            "batch": (s.summary.additional_properties or {}).get(BATCH_PROPERTY)
-            if s.summary
-            else None,
+            "batch": _batch_of(s),
         }
         for s in table.snapshots()
     ]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, cast
 
 import pyarrow as pa
 import yaml
@@ -67,7 +67,8 @@ class ColumnSpec:
         return _ARROW_TYPES[self.type]
 
 
-SCHEMA_CHANGES = ("evolve", "freeze")
+SchemaChange = Literal["evolve", "freeze"]
+SCHEMA_CHANGES: tuple[SchemaChange, ...] = ("evolve", "freeze")
 """What ``on_schema_change`` accepts (see ``DatasetSpec.on_schema_change``)."""
 
 
@@ -82,7 +83,7 @@ class DatasetSpec:
     strict: bool = True
     dialect: Mapping[str, Any] = field(default_factory=dict)
     """Dialect options pinned for the dataset's files (the rest is sniffed per file)."""
-    on_schema_change: str = "evolve"
+    on_schema_change: SchemaChange = "evolve"
     """A batch bringing new columns: ``evolve`` adds them to the dataset's table,
     ``freeze`` fails the batch (``lake.iceberg.commit_batch``)."""
 
@@ -213,7 +214,7 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
         description=raw.get("description"),
         strict=bool(raw.get("strict", True)),
         dialect=_dialect(name, raw.get("dialect")),
-        on_schema_change=str(on_change),
+        on_schema_change=cast(SchemaChange, on_change),
     )
 
 
