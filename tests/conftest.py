@@ -1,7 +1,8 @@
 """Shared fixtures: ``s3_endpoint`` (a moto S3 server, one per session) and ``s3_env``
 (a fresh bucket on it, the AWS variables pointing there), ``pg_url`` (a fresh PostgreSQL
 database per test), ``instance`` and ``synchronous_instance`` (temporary Dagster
-instances), ``embedded`` (the product's instance on the embedded defaults)."""
+instances), ``embedded`` (the product's instance on the embedded defaults), ``lake`` (the
+lake and its SQLite table catalog in a temporary folder)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,24 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path/lake``, the lake; its Iceberg catalog is ``tmp_path/home/lake/catalog.db``."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
+    for name in ("AEROFS_LAKE_CATALOG_URL", "AEROFS_PG_URL", "DAGSTER_PG_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "lake"
+
+
+@pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    for name in ("AEROFS_PG_URL", "DAGSTER_PG_HOST", "AEROFS_DATASETS", "AWS_ENDPOINT_URL"):
+    for name in (
+        "AEROFS_PG_URL",
+        "DAGSTER_PG_HOST",
+        "AEROFS_DATASETS",
+        "AWS_ENDPOINT_URL",
+        "AEROFS_LAKE_CATALOG_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AEROFS_LANDING", str(tmp_path / "landing"))

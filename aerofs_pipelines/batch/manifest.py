@@ -65,6 +65,9 @@ class FileEntry:
     """The lake key this file becomes, when processed."""
     dialect: str | None = None
     """Tables: the dialect it is read in, as JSON (sniffed and pinned keys, confidence)."""
+    registered: bool | None = None
+    """Tables: whether a registry pattern claims it. An unregistered table is converted
+    into the lake's unregistered area (``lake.layout.UNREGISTERED``), never published."""
 
 
 MANIFEST_SCHEMA = pa.schema(
@@ -78,6 +81,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("output", pa.string()),
         ("dialect", pa.string()),
+        ("registered", pa.bool_()),
     ]
 )
 
@@ -98,8 +102,13 @@ def _probe_table(path: Path, name: str, match: DatasetMatch) -> str:
     """The dialect of ``path`` (JSON); raise if it cannot be read as a table of its dataset
     (undecidable encoding, header, schema)."""
     dialect = json.dumps(choose_dialect(path, name, match.spec), sort_keys=True)
-    schema = match.spec.arrow_schema() if match.spec else None
-    kernels.read_csv(path, schema=schema, dialect=recorded_dialect(dialect)).close()
+    spec = match.spec
+    kernels.read_csv(
+        path,
+        schema=spec.arrow_schema() if spec else None,
+        dialect=recorded_dialect(dialect),
+        other_columns=spec.other_columns if spec else "reject",
+    ).close()
     return dialect
 
 
@@ -116,12 +125,12 @@ def _probe_text(path: Path) -> None:
 
 
 def _output_name_problem(
-    name: str, output: str | None, dataset: str | None, batch_id: str
+    name: str, output: str | None, dataset: str | None, batch_id: str, registered: bool = True
 ) -> str | None:
     """Why the lake objects this file becomes would have unusable names, or None."""
     keys = [output] if output else []
     if output and dataset:
-        keys.append(rejects_key(dataset, batch_id, name))
+        keys.append(rejects_key(dataset, batch_id, name, registered=registered))
     return output_problem(name, keys)
 
 
@@ -130,7 +139,10 @@ def output_version(digest: str, dialect: str | None, match: DatasetMatch) -> str
     input's digest, its dialect, its dataset's schema). A re-run with the same inputs
     writes the same key; a changed input writes a new one, so the file a table snapshot
     references is never overwritten with other rows."""
-    schema = match.spec.arrow_schema().to_string() if match.spec else ""
+    declared = match.spec.arrow_schema() if match.spec else None
+    schema = declared.to_string() if declared is not None else ""
+    if match.spec is not None and declared is not None and not match.spec.strict:
+        schema += "\nother columns: infer"  # (strict outputs keep their earlier versions)
     made_of = "\n".join((digest, dialect or "", schema, OUTPUT_FORMAT))
     return hashlib.sha256(made_of.encode()).hexdigest()[:12]
 
@@ -163,9 +175,10 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
         elif kind != "table":
             match = None
         dataset = match.dataset if match else None
+        registered = match.pattern is not None if match else None
         # same-stem files of a dataset would share their rejects: one output per stem
         claim = (
-            table_key(match.dataset, batch_id, name)
+            table_key(match.dataset, batch_id, name, registered=bool(registered))
             if match
             else text_stats_key(batch_id, name)
             if kind == "text"
@@ -191,7 +204,7 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                 status, reason = "quarantined", file_failure(exc, name, "not processable")
         if match is not None and digest is not None:
             version = output_version(digest, dialect, match)
-            output = table_key(match.dataset, batch_id, name, version)
+            output = table_key(match.dataset, batch_id, name, version, registered=bool(registered))
         if listing is not None and kind != "marker":
             status, reason = _check_listed(listing, name, digest) or (status, reason)
         if status == "processed":
@@ -204,25 +217,38 @@ def build_manifest(landing: Storage, batch_id: str, registry: Registry) -> list[
                     f"are {', '.join(SUFFIX_DELIMITERS)} (or what a registry pattern names); "
                     f"text is {', '.join(TEXT_SUFFIXES)}"
                 )
-            elif (too_long := _output_name_problem(name, output, dataset, batch_id)) is not None:
+            elif (
+                too_long := _output_name_problem(name, output, dataset, batch_id, bool(registered))
+            ) is not None:
                 status, reason = "quarantined", too_long
             elif claim is not None and claim in claimed:
                 status = "quarantined"
                 reason = f"its output {claim} is already produced by {claimed[claim]}"
+            elif kind == "table" and match is not None and registered:
+                reason = f"table → dataset {match.dataset!r} (registry pattern {match.pattern!r})"
             elif kind == "table" and match is not None:
-                how = (
-                    f"registry pattern {match.pattern!r}"
-                    if match.pattern
-                    else "no registry pattern: schema inferred"
+                reason = (
+                    f"table → unregistered {match.dataset!r}: no registry pattern matches, "
+                    f"schema inferred (`aerofs datasets suggest {batch_id}` proposes an entry)"
                 )
-                reason = f"table → dataset {match.dataset!r} ({how})"
             else:
                 reason = "text → statistics"
         if status == "processed" and claim is not None:
             claimed[claim] = name
         keep_output = output if status == "processed" else None
         entries.append(
-            FileEntry(name, item.size, digest, kind, dataset, status, reason, keep_output, dialect)
+            FileEntry(
+                name,
+                item.size,
+                digest,
+                kind,
+                dataset,
+                status,
+                reason,
+                keep_output,
+                dialect,
+                registered,
+            )
         )
     present = {e.name for e in entries}
     for name, (size, digest_) in sorted((listing or {}).items()):

@@ -45,6 +45,8 @@ class TableOutcome:
     rejects: str | None
     dialect: str = "{}"
     """The dialect the file was read in, as JSON."""
+    registered: bool = True
+    """False for a file no registry pattern matches (converted to the unregistered area)."""
 
 
 TABLE_OUTCOME_SCHEMA = pa.schema(
@@ -61,6 +63,7 @@ TABLE_OUTCOME_SCHEMA = pa.schema(
         ("output", pa.string()),
         ("rejects", pa.string()),
         ("dialect", pa.string()),
+        ("registered", pa.bool_()),
     ]
 )
 
@@ -86,12 +89,13 @@ def convert_table(
 ) -> tuple[TableOutcome, str | None]:
     """Convert one CSV/TSV file of a batch into the lake; the outcome and a preview."""
     dataset = entry.dataset or registry.match(entry.name).dataset
-    spec = registry.get(dataset)
+    registered = entry.registered is not False  # None: a manifest from before the flag
+    spec = registry.get(dataset) if registered else None
     out_path, rej_path = scratch / "table.parquet", scratch / "rejects.parquet"
     if entry.output is None:
         raise ValueError(f"{entry.name}: the manifest gives this table no output key")
     out_key = entry.output
-    rej_key = rejects_key(dataset, batch_id, entry.name)
+    rej_key = rejects_key(dataset, batch_id, entry.name, registered=registered)
     try:
         with landing.local_path(f"{batch_id}/{entry.name}") as src:
             stats = kernels.csv_to_parquet(
@@ -99,15 +103,28 @@ def convert_table(
                 out_path,
                 dialect=recorded_dialect(entry.dialect),
                 schema=spec.arrow_schema() if spec else None,
+                other_columns=spec.other_columns if spec else "reject",
                 on_error="quarantine",
                 rejects=rej_path,
                 constant_columns={BATCH_COLUMN: batch_id},
             )
     except FILE_ERRORS as exc:
         reason = file_failure(exc, entry.name, "conversion failed")
-        return TableOutcome(
-            entry.name, dataset, "quarantined", reason, 0, 0, 0, 0, "{}", None, None
-        ), None
+        failed = TableOutcome(
+            file=entry.name,
+            dataset=dataset,
+            status="quarantined",
+            reason=reason,
+            rows=0,
+            rejected_rows=0,
+            bytes_read=0,
+            bytes_written=0,
+            schema="{}",
+            output=None,
+            rejects=None,
+            registered=registered,
+        )
+        return failed, None
     lake.put_file(out_path, out_key)
     rejected = int(stats["rejected_rows"])
     if rejected:
@@ -130,5 +147,6 @@ def convert_table(
         output=out_key,
         rejects=rej_key if rejected else None,
         dialect=entry.dialect or json.dumps(stats["dialect"], sort_keys=True),
+        registered=registered,
     )
     return outcome, _preview(out_path)

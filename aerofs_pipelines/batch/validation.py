@@ -15,9 +15,16 @@ import pyarrow.parquet as pq
 
 from aerofs_pipelines.lake.layout import BATCH_COLUMN, manifest_key
 from aerofs_pipelines.lake.storage import Storage
-from aerofs_pipelines.registry import Registry, inferred_pandera_schema, to_pandas
+from aerofs_pipelines.registry import DatasetSpec, Registry, inferred_pandera_schema, to_pandas
 
-__all__ = ["MAX_FAILURE_ROWS", "manifest_files", "processed_files", "read_table", "validate_table"]
+__all__ = [
+    "MAX_FAILURE_ROWS",
+    "dataset_failures",
+    "manifest_files",
+    "processed_files",
+    "read_table",
+    "validate_table",
+]
 
 MAX_FAILURE_ROWS = 20
 
@@ -55,21 +62,36 @@ def validate_table(
 
     ``schemas`` caches the pandera schema of each registered dataset across calls.
     """
-    import pandera.errors as pa_errors
-
     if not lake.exists(entry["output"]):
         return [], "not converted (see tables_all_converted)"
     table = read_table(lake, entry["output"])
+    dataset = entry["dataset"]
+    spec = registry.get(dataset) if entry.get("registered") is not False else None
+    if spec is not None and spec.columns and dataset not in schemas:
+        schemas[dataset] = spec.pandera_schema()
+    return _failures(
+        table, dataset, schemas.get(dataset) if spec else None, batch_id, entry["name"]
+    )
+
+
+def dataset_failures(
+    table: Any, spec: DatasetSpec, batch_id: str, file: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """pandera failure cases of ``table`` (rows of ``spec``'s dataset) under the
+    dataset's schema (its declared columns, else the table's own types)."""
+    schema = spec.pandera_schema() if spec.columns else None
+    return _failures(table, spec.name, schema, batch_id, file)
+
+
+def _failures(
+    table: Any, dataset: str, schema: Any, batch_id: str, file: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    import pandera.errors as pa_errors
+
     if BATCH_COLUMN in table.column_names:  # the lake's own column, not the dataset's
         table = table.drop_columns([BATCH_COLUMN])
-    dataset = entry["dataset"]
-    spec = registry.get(dataset)
-    if spec is None:
+    if schema is None:
         schema = inferred_pandera_schema(dataset, table.schema)
-    elif dataset in schemas:
-        schema = schemas[dataset]
-    else:
-        schema = schemas[dataset] = spec.pandera_schema()
     try:
         schema.validate(to_pandas(table), lazy=True)
     except pa_errors.SchemaErrors as exc:
@@ -78,7 +100,7 @@ def validate_table(
         rows = [
             {
                 "batch": batch_id,
-                "file": entry["name"],
+                "file": file,
                 "column": c.get("column"),
                 "check": c.get("check"),
                 "value": c.get("failure_case"),

@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "aerofs_pipelines.cli.serve",
     "aerofs_pipelines.cli.config",
     "aerofs_pipelines.cli.tables",
+    "aerofs_pipelines.cli.datasets",
 )
 
 

@@ -18,15 +18,10 @@ def _when(ms: int) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from aerofs_pipelines.lake import iceberg
 
-    catalog = iceberg.open_catalog()
-    if iceberg.NAMESPACE not in {ns[0] for ns in catalog.list_namespaces()}:
-        names: list[tuple[str, ...]] = []
-    else:
-        names = sorted(catalog.list_tables(iceberg.NAMESPACE))
     found: list[dict[str, Any]] = []
     rows = [["TABLE", "BATCHES", "ROWS", "SNAPSHOTS", "UPDATED", "LOCATION"]]
-    for ident in names:
-        table = catalog.load_table(ident)
+    for table in iceberg.all_tables(iceberg.open_catalog()):
+        ident = table.name()
         per_batch = iceberg.batch_rows(table)
         current = table.current_snapshot()
         updated = _when(current.timestamp_ms) if current else None

@@ -146,8 +146,8 @@ _SCHEMAS: dict[tuple[str, str], dg.TableSchema] = {}
 
 
 def _column_schema(outcome: TableOutcome, registry: Registry) -> dg.TableSchema:
-    spec = registry.get(outcome.dataset)
-    if spec is not None:
+    spec = registry.get(outcome.dataset) if outcome.registered else None
+    if spec is not None and spec.columns:
         key = (registry.source, spec.name)
         if key not in _SCHEMAS:
             _SCHEMAS[key] = table_schema(spec.pandera_schema())

@@ -5,9 +5,9 @@ are materialized (and nothing upstream is in progress). Unlike ``AutomationCondi
 .eager()``, it does not wait for every batch partition to exist: with dynamic batch
 partitions some are always missing or failed, and the catalog should still move on.
 
-It lists the lake's tables (:mod:`aerofs_pipelines.batch.catalog`) and writes
-``<lake>/catalog/files.parquet`` (one row per dataset file, sorted: deterministic) and
-``<lake>/catalog/datasets.json``.
+It lists the files of the lake's Iceberg tables and of its unregistered area
+(:mod:`aerofs_pipelines.batch.catalog`) and writes ``<lake>/catalog/files.parquet`` (one
+row per file, sorted: deterministic) and ``<lake>/catalog/datasets.json``.
 """
 
 import tempfile
@@ -22,7 +22,8 @@ from aerofs_pipelines.batch.catalog import FILES_SCHEMA, build_catalog
 from aerofs_pipelines.batch.formats import json_bytes, md_table
 from aerofs_pipelines.defs.assets import S3_RETRY, tables
 from aerofs_pipelines.defs.lake import LAKE_ASSETS
-from aerofs_pipelines.defs.resources import LakeStore
+from aerofs_pipelines.defs.resources import LakeStore, LakeTables
+from aerofs_pipelines.lake.iceberg import all_tables
 from aerofs_pipelines.lake.layout import CATALOG_DATASETS_KEY, CATALOG_FILES_KEY
 
 __all__ = [
@@ -47,12 +48,15 @@ CATALOG_CONDITION: dg.AutomationCondition[Any] = (
     kinds={"parquet"},
     automation_condition=CATALOG_CONDITION,
     retry_policy=S3_RETRY,
-    description="Every dataset in the lake with its batches and files "
+    description="Every dataset in the lake with its batches, files and rows, as its Iceberg "
+    "table holds them, and the files waiting in the unregistered area "
     "(`<lake>/catalog/files.parquet`, `<lake>/catalog/datasets.json`). Updates itself "
     "when batch tables are materialized.",
 )
-def catalog(context: AssetExecutionContext, lake: LakeStore) -> dg.MaterializeResult[Any]:
-    table, doc = build_catalog(lake.storage)
+def catalog(
+    context: AssetExecutionContext, lake: LakeStore, lake_tables: LakeTables
+) -> dg.MaterializeResult[Any]:
+    table, doc = build_catalog(lake.storage, all_tables(lake_tables.catalog()))
     with tempfile.TemporaryDirectory(prefix="aerofs-catalog-") as tmp:
         path = Path(tmp) / "files.parquet"
         pq.write_table(table, path, compression="zstd")
@@ -61,7 +65,7 @@ def catalog(context: AssetExecutionContext, lake: LakeStore) -> dg.MaterializeRe
     datasets = doc["datasets"]
     batches = {b for d in datasets.values() for b in d["batches"]}
     preview = [
-        (name, len(d["batches"]), d["files"], d["bytes"], ", ".join(d["batches"][-5:]))
+        (name, len(d["batches"]), d["files"], d["rows"], d["bytes"], ", ".join(d["batches"][-5:]))
         for name, d in datasets.items()
     ]
     return dg.MaterializeResult(
@@ -71,9 +75,12 @@ def catalog(context: AssetExecutionContext, lake: LakeStore) -> dg.MaterializeRe
             "batches": len(batches),
             "files": table.num_rows,
             "bytes": sum(d["bytes"] for d in datasets.values()),
+            "unregistered_files": sum(d["files"] for d in doc["unregistered"].values()),
             "catalog": dg.MetadataValue.path(lake.storage.uri(CATALOG_FILES_KEY)),
             "preview": dg.MetadataValue.md(
-                md_table(("dataset", "batches", "files", "bytes", "latest batches"), preview)
+                md_table(
+                    ("dataset", "batches", "files", "rows", "bytes", "latest batches"), preview
+                )
             ),
             "dagster/column_schema": dg.TableSchema(
                 columns=[dg.TableColumn(f.name, str(f.type)) for f in FILES_SCHEMA]

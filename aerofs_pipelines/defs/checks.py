@@ -35,6 +35,7 @@ __all__ = [
     "batch_has_no_quarantined_files",
     "run_batch_ids",
     "tables_all_converted",
+    "tables_are_registered",
     "tables_have_no_rejected_rows",
     "tables_match_schema",
     "text_is_valid_utf8",
@@ -138,7 +139,8 @@ def tables_have_no_rejected_rows(
     rejected = 0
     for batch_id in run_batch_ids(context):
         for entry in processed_files(lake.storage, batch_id, "table"):
-            key = rejects_key(entry["dataset"], batch_id, entry["name"])
+            registered = entry.get("registered") is not False
+            key = rejects_key(entry["dataset"], batch_id, entry["name"], registered=registered)
             if not lake.storage.exists(key):
                 continue
             rows = read_table(lake.storage, key).to_pylist()
@@ -152,6 +154,45 @@ def tables_have_no_rejected_rows(
         )
     return dg.AssetCheckResult(
         passed=rejected == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=reason,
+    )
+
+
+@dg.asset_check(
+    asset=tables,
+    description="Every table file of the batch belongs to a registered dataset. A file no "
+    "registry pattern matches is converted into the lake's unregistered area and never "
+    "published to a lake table; `aerofs datasets suggest BATCH` proposes its registry entry.",
+)
+def tables_are_registered(
+    context: AssetCheckExecutionContext, lake: LakeStore
+) -> dg.AssetCheckResult:
+    batch_ids = run_batch_ids(context)
+    rows = [
+        (batch_id, f["name"], f["dataset"], f["output"])
+        for batch_id in batch_ids
+        for f in processed_files(lake.storage, batch_id, "table")
+        if f.get("registered") is False
+    ]
+    reason = (
+        f"{len(rows)} table file(s) match no registered dataset: they wait in the "
+        f"unregistered area; `aerofs datasets suggest BATCH` proposes registry entries"
+        if rows
+        else "every table file belongs to a registered dataset"
+    )
+    metadata: dict[str, Any] = {"unregistered_files": len(rows), "reason": reason}
+    if rows:
+        metadata["files"] = dg.MetadataValue.md(
+            md_table(("batch", "file", "suggested dataset", "converted to"), rows[:50])
+        )
+        first = sorted({r[0] for r in rows})
+        metadata["suggest"] = dg.MetadataValue.md(
+            "\n".join(f"`aerofs datasets suggest {b}`" for b in first[:20])
+        )
+    return dg.AssetCheckResult(
+        passed=not rows,
         severity=dg.AssetCheckSeverity.WARN,
         metadata=metadata,
         description=reason,
@@ -221,6 +262,7 @@ BATCH_CHECKS: list[dg.AssetChecksDefinition] = [
     tables_match_schema,
     tables_all_converted,
     tables_have_no_rejected_rows,
+    tables_are_registered,
     batch_has_no_quarantined_files,
     text_is_valid_utf8,
 ]

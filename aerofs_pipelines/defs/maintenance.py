@@ -3,8 +3,10 @@
 Every batch's commit rewrites its table's metadata, which lists every snapshot, so a
 table that only grows makes each commit dearer (docs/capacity.md). The job expires the
 snapshots older than ``AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS`` (keeping the newest
-:data:`KEEP_LAST` whatever their age) in every table of the catalog; the schedule runs it
-daily at 03:00 UTC, after the nightly backfill.
+:data:`KEEP_LAST` whatever their age) in every table of the catalog, then removes the
+files of each table's folder that nothing references any more and that are older than
+``lake.orphans.ORPHAN_MIN_AGE``; the schedule runs it daily at 03:00 UTC, after the
+nightly backfill.
 """
 
 import datetime as dt
@@ -12,10 +14,19 @@ import datetime as dt
 import dagster as dg
 
 from aerofs_pipelines import config
-from aerofs_pipelines.defs.resources import LakeTables
-from aerofs_pipelines.lake.iceberg import NAMESPACE, expire_snapshots
+from aerofs_pipelines.defs.resources import LakeStore, LakeTables
+from aerofs_pipelines.lake.iceberg import NAMESPACE, all_tables, expire_snapshots
+from aerofs_pipelines.lake.layout import TABLES
+from aerofs_pipelines.lake.orphans import ORPHAN_MIN_AGE, remove_orphan_files
 
-__all__ = ["KEEP_LAST", "MAINTENANCE_CRON", "lake_maintenance", "lake_maintenance_job"]
+__all__ = [
+    "KEEP_LAST",
+    "MAINTENANCE_CRON",
+    "expire_lake_snapshots",
+    "lake_maintenance",
+    "lake_maintenance_job",
+    "remove_lake_orphan_files",
+]
 
 MAINTENANCE_CRON = "0 3 * * *"
 KEEP_LAST = 10
@@ -41,9 +52,39 @@ def expire_lake_snapshots(context: dg.OpExecutionContext, lake_tables: LakeTable
     return total
 
 
-@dg.job(description="Upkeep of the lake's Iceberg tables: expire old snapshots.")
+@dg.op(
+    description="Remove the files of each lake table's folder that no snapshot references "
+    "(after expiry), once they are older than three days."
+)
+def remove_lake_orphan_files(
+    context: dg.OpExecutionContext, expired: int, lake: LakeStore, lake_tables: LakeTables
+) -> int:
+    older_than = dt.datetime.now(dt.UTC) - ORPHAN_MIN_AGE
+    total = 0
+    for table in all_tables(lake_tables.catalog()):
+        folder = f"{TABLES}/{table.name()[-1]}"
+        if table.location().rstrip("/") != lake.storage.uri(folder):
+            context.log.warning(
+                f"{'.'.join(table.name())} lives at {table.location()}, outside this lake "
+                f"({lake.storage.uri(folder)}): its files are left alone"
+            )
+            continue
+        sweep = remove_orphan_files(table, lake.storage, folder, older_than=older_than)
+        total += sweep.removed
+        context.log.info(
+            f"{sweep.table}: {sweep.removed} unreferenced files removed "
+            f"({sweep.removed_bytes} bytes), {sweep.kept_young} younger ones kept, "
+            f"{sweep.referenced} referenced"
+        )
+    return total
+
+
+@dg.job(
+    description="Upkeep of the lake's Iceberg tables: expire old snapshots, then remove "
+    "the files nothing references any more."
+)
 def lake_maintenance_job() -> None:
-    expire_lake_snapshots()
+    remove_lake_orphan_files(expire_lake_snapshots())
 
 
 lake_maintenance = dg.ScheduleDefinition(
@@ -52,5 +93,5 @@ lake_maintenance = dg.ScheduleDefinition(
     cron_schedule=MAINTENANCE_CRON,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily upkeep of the lake's Iceberg tables (snapshot expiry).",
+    description="Daily upkeep of the lake's Iceberg tables (snapshot expiry, orphan files).",
 )

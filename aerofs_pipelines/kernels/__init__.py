@@ -33,6 +33,7 @@ __all__ = [
     "check_dialect",
     "csv_to_parquet",
     "describe_dialect",
+    "dialect_changes",
     "digest",
     "read_csv",
     "sniff",
@@ -42,6 +43,8 @@ StrPath: TypeAlias = str | os.PathLike[str]
 SchemaLike: TypeAlias = pa.Schema | Mapping[str, pa.DataType | str]
 OnError: TypeAlias = Literal["fail", "quarantine"]
 Compression: TypeAlias = Literal["zstd", "snappy", "lz4", "none"]
+OtherColumns: TypeAlias = Literal["reject", "infer"]
+"""A file's columns that a given schema does not name: refused, or typed by inference."""
 ProgressCallback: TypeAlias = Callable[[int, int], None]
 Ragged: TypeAlias = Literal["reject", "pad", "truncate"]
 
@@ -131,13 +134,26 @@ class TextStats(TypedDict):
     invalid_utf8_bytes: int
 
 
-def _schema(schema: SchemaLike | None) -> pa.Schema | None:
-    if schema is None or isinstance(schema, pa.Schema):
-        return schema
-    fields = []
-    for name, typ in schema.items():
-        fields.append(pa.field(name, pa.type_for_alias(typ) if isinstance(typ, str) else typ))
-    return pa.schema(fields)
+_BY_NAME = b"aerofs.schema.by_name"
+"""Schema metadata the kernel reads as ``other_columns="infer"`` (``csv/prepare.rs``)."""
+
+
+def _schema(schema: SchemaLike | None, other_columns: OtherColumns = "reject") -> pa.Schema | None:
+    if other_columns not in ("reject", "infer"):
+        raise ValueError(f"other_columns must be 'reject' or 'infer', got {other_columns!r}")
+    if schema is None:
+        return None
+    arrow = (
+        schema
+        if isinstance(schema, pa.Schema)
+        else pa.schema(
+            pa.field(name, pa.type_for_alias(typ) if isinstance(typ, str) else typ)
+            for name, typ in schema.items()
+        )
+    )
+    if other_columns == "infer":
+        arrow = arrow.with_metadata({**(arrow.metadata or {}), _BY_NAME: b"1"})
+    return arrow
 
 
 def _dialect(
@@ -170,6 +186,7 @@ def csv_to_parquet(
     compression: Compression = "zstd",
     progress: ProgressCallback | None = None,
     constant_columns: Mapping[str, str] | None = None,
+    other_columns: OtherColumns = "reject",
 ) -> ConversionStats:
     """Convert a CSV/TSV file to Parquet, streaming in bounded memory on all cores.
 
@@ -180,7 +197,10 @@ def csv_to_parquet(
     transcoded and normalized on the way in, keeping their line numbers in errors.
 
     The schema is inferred from a sample unless ``schema`` is given (a ``pyarrow.Schema``
-    or a mapping of column name to type). Empty cells are nulls. An empty file, or one
+    or a mapping of column name to type). A file must have exactly the schema's columns,
+    in its order, unless ``other_columns="infer"``: the schema then types the columns it
+    names wherever they stand, the file's other columns are inferred, and only a column
+    of the schema that the file lacks is an error. Empty cells are nulls. An empty file, or one
     with only a header, is an empty table. With ``on_error="quarantine"`` every row that
     does not parse is left out of ``dst`` and written with its line number and reason to
     ``rejects`` (CSV, or Parquet when the name ends in ``.parquet``). ``dst`` (and
@@ -198,7 +218,7 @@ def csv_to_parquet(
     stats: ConversionStats = _rust_core.csv_to_parquet(
         os.fspath(src),
         os.fspath(dst),
-        _schema(schema),
+        _schema(schema, other_columns),
         options,
         auto,
         on_error,
@@ -217,17 +237,19 @@ def read_csv(
     schema: SchemaLike | None = None,
     delimiter: str | None = None,
     has_header: bool | None = None,
+    other_columns: OtherColumns = "reject",
 ) -> pa.RecordBatchReader:
     """Parse a CSV file with the same parser as :func:`csv_to_parquet`, as an Arrow stream.
 
-    ``dialect``, ``delimiter`` and ``has_header`` as in :func:`csv_to_parquet`. Batches
+    ``dialect``, ``delimiter``, ``has_header`` and ``other_columns`` as in
+    :func:`csv_to_parquet`. Batches
     come through the Arrow C stream interface (no copies). A malformed row raises
     ``InputFormatError`` up front if it is in the inference sample, otherwise
     ``pyarrow.ArrowInvalid`` (carrying the same file:line:column message) while reading.
     """
     options, auto = _dialect(dialect, delimiter, has_header)
     reader: pa.RecordBatchReader = _rust_core.read_csv(
-        os.fspath(src), _schema(schema), options, auto
+        os.fspath(src), _schema(schema, other_columns), options, auto
     )
     return reader
 
@@ -258,15 +280,20 @@ def check_dialect(options: Dialect | Mapping[str, object]) -> SniffedDialect:
 _DEFAULT_DIALECT: dict[str, object] = {}
 
 
-def describe_dialect(dialect: Mapping[str, object]) -> str:
-    """One line of what differs from RFC 4180 (``delimiter=';', decimal=','``)."""
+def dialect_changes(dialect: Mapping[str, object]) -> dict[str, object]:
+    """The options of ``dialect`` that differ from RFC 4180 (the kernel's defaults)."""
     if not _DEFAULT_DIALECT:
         _DEFAULT_DIALECT.update(check_dialect({}))
-    parts = []
-    for key, value in dialect.items():
-        if key in ("confidence", "pinned") or _DEFAULT_DIALECT.get(key) == value:
-            continue
-        parts.append(f"{key}={value!r}")
+    return {
+        key: value
+        for key, value in dialect.items()
+        if key not in ("confidence", "pinned") and _DEFAULT_DIALECT.get(key) != value
+    }
+
+
+def describe_dialect(dialect: Mapping[str, object]) -> str:
+    """One line of what differs from RFC 4180 (``delimiter=';', decimal=','``)."""
+    parts = [f"{key}={value!r}" for key, value in dialect_changes(dialect).items()]
     text = ", ".join(parts) or "RFC 4180"
     confidence = dialect.get("confidence")
     if isinstance(confidence, float) and confidence < 1.0:

@@ -5,6 +5,8 @@
 <lake>/tables/<dataset>/batch=<batch_id>/<file>.<version>.parquet   a table (the file's stem)
 <lake>/tables/<dataset>/metadata/                         its Iceberg table's metadata
 <lake>/rejects/<dataset>/batch=<batch_id>/<file>.rejects.parquet   its rejected rows
+<lake>/unregistered/tables/<name>/batch=<batch_id>/...     a file no registry pattern matches
+<lake>/unregistered/rejects/<name>/batch=<batch_id>/...    (``<name>`` from its stem)
 <lake>/text_stats/batch=<batch_id>/<file>.json            a text file's statistics
 <lake>/catalog/files.parquet, <lake>/catalog/datasets.json  the cross-batch catalog
 <lake>/_dagster/<asset>/<batch_id>.parquet                values passed between assets
@@ -25,6 +27,9 @@ MANIFESTS = "manifests"
 TABLES = "tables"
 REJECTS = "rejects"
 TEXT_STATS = "text_stats"
+UNREGISTERED = "unregistered"
+"""The area of tables whose files no registry pattern matches: converted, kept apart from
+the datasets' tables, never published to a lake table (``aerofs datasets suggest``)."""
 CATALOG_FILES_KEY = "catalog/files.parquet"
 CATALOG_DATASETS_KEY = "catalog/datasets.json"
 IO_PREFIX = "_dagster"
@@ -48,16 +53,27 @@ def manifest_key(batch_id: str) -> str:
     return f"{MANIFESTS}/{batch_id}.json"
 
 
-def table_key(dataset: str, batch_id: str, name: str, version: str | None = None) -> str:
+def _area(registered: bool) -> str:
+    return "" if registered else f"{UNREGISTERED}/"
+
+
+def table_key(
+    dataset: str,
+    batch_id: str,
+    name: str,
+    version: str | None = None,
+    *,
+    registered: bool = True,
+) -> str:
     """The Parquet table the CSV/TSV file ``name`` of a batch becomes; ``version`` (a
     hash of what it is made of) keeps the files of different inputs apart."""
     stem = f"{_stem(name)}.{version}" if version else _stem(name)
-    return f"{TABLES}/{dataset}/batch={batch_id}/{stem}.parquet"
+    return f"{_area(registered)}{TABLES}/{dataset}/batch={batch_id}/{stem}.parquet"
 
 
-def rejects_key(dataset: str, batch_id: str, name: str) -> str:
+def rejects_key(dataset: str, batch_id: str, name: str, *, registered: bool = True) -> str:
     """The rejected rows of the CSV/TSV file ``name`` of a batch."""
-    return f"{REJECTS}/{dataset}/batch={batch_id}/{_stem(name)}.rejects.parquet"
+    return f"{_area(registered)}{REJECTS}/{dataset}/batch={batch_id}/{_stem(name)}.rejects.parquet"
 
 
 def text_stats_key(batch_id: str, name: str) -> str:
@@ -73,17 +89,20 @@ class TableFile:
     batch_id: str
     file: str
     """The path below the batch folder (``<file>.parquet``)."""
+    registered: bool = True
+    """False in the unregistered area (the dataset is named after the file's stem)."""
 
 
 def parse_table_key(key: str) -> TableFile | None:
-    """The dataset, batch and file of ``tables/<dataset>/batch=<id>/<file>.parquet``;
-    None for any other key (a hidden temporary, another layout)."""
-    parts = key.split("/")
+    """The dataset, batch and file of ``[unregistered/]tables/<dataset>/batch=<id>/<file>
+    .parquet``; None for any other key (a hidden temporary, another layout)."""
+    registered = not key.startswith(f"{UNREGISTERED}/")
+    parts = key.removeprefix(_area(registered)).split("/")
     if len(parts) < 4 or parts[0] != TABLES or not parts[2].startswith("batch="):
         return None
     if not parts[-1].endswith(".parquet") or parts[-1].startswith("."):
         return None
-    return TableFile(parts[1], parts[2].removeprefix("batch="), "/".join(parts[3:]))
+    return TableFile(parts[1], parts[2].removeprefix("batch="), "/".join(parts[3:]), registered)
 
 
 def output_problem(name: str, keys: list[str]) -> str | None:

@@ -66,6 +66,8 @@ class StoredFile:
     size: int
     problem: str | None = None
     """Why this entry cannot be read safely (e.g. a symlink out of the root), if so."""
+    modified: float | None = None
+    """When it was last written (seconds since the epoch), where the listing says."""
 
 
 def safe_key(key: str, *, allow_empty: bool = False) -> str:
@@ -395,11 +397,13 @@ class LocalStorage(Storage):
                     problem = "symbolic link to a folder (not followed)"
                 if problem is None:
                     problem = _special_file(path) or _unsafe_name(key)
+                modified: float | None = None
                 try:
-                    size = path.lstat().st_size if problem else path.stat().st_size
+                    info = path.lstat() if problem else path.stat()
+                    size, modified = info.st_size, info.st_mtime
                 except OSError as exc:
                     size, problem = 0, f"cannot stat: {exc.strerror}"
-                out.append(StoredFile(key, size, problem))
+                out.append(StoredFile(key, size, problem, modified))
         out.sort(key=lambda f: f.key)
         return out
 
@@ -528,7 +532,9 @@ class S3Storage(Storage):
                     problem = None
                 except UnsafePathError as exc:
                     problem = str(exc)
-                out.append(StoredFile(rel, int(obj["Size"]), problem))
+                when = obj.get("LastModified")
+                modified = when.timestamp() if when is not None else None
+                out.append(StoredFile(rel, int(obj["Size"]), problem, modified))
         out.sort(key=lambda f: f.key)
         return out
 

@@ -1,8 +1,9 @@
 """The dataset registry: file-name pattern → dataset name → column schema.
 
 The registry is YAML (the packaged ``datasets.yaml``, or the file ``AEROFS_DATASETS``
-names); its format is documented at the top of ``datasets.yaml``. Files that no pattern
-matches get a dataset named after their file stem and a schema inferred from the data.
+names); its format is documented at the top of ``datasets.yaml``. A file that no pattern
+matches is named after its file stem, its schema inferred, and it stays unregistered
+(``lake.layout.UNREGISTERED``) until an entry claims it (``registry.suggest``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "dataset_name_from_stem",
     "load_registry",
     "parse_registry",
+    "registry_type",
 ]
 
 DEFAULT_REGISTRY = Path(__file__).with_name("datasets.yaml")
@@ -47,8 +49,29 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "utf8": pa.string(),
     "date32": pa.date32(),
     "date": pa.date32(),
-    **{f"timestamp[{u}]": pa.timestamp(u) for u in ("s", "ms", "us", "ns")},
+    **{f"timestamp[{u}]": pa.timestamp(u) for u in ("s", "ms", "us")},
 }
+_REFUSED_TYPES = {
+    "timestamp[ns]": "the lake's Iceberg tables hold timestamps to the microsecond: use "
+    "timestamp[us]",
+}
+"""Arrow types the parser has but a dataset's lake table could not hold."""
+
+
+_CANONICAL_TYPES: dict[pa.DataType, str] = {
+    **{
+        t: name
+        for name, t in _ARROW_TYPES.items()
+        if name not in ("double", "boolean", "utf8", "date")
+    },
+    pa.large_string(): "string",
+}
+
+
+def registry_type(arrow_type: pa.DataType) -> str | None:
+    """The registry's name for an Arrow type (``double`` → ``float64``), or None when
+    the registry has no such type (a time zone, a decimal, a nested type)."""
+    return _CANONICAL_TYPES.get(arrow_type)
 
 
 @dataclass(frozen=True)
@@ -96,14 +119,25 @@ class DatasetSpec:
                 return pattern
         return None
 
-    def arrow_schema(self) -> pa.Schema:
-        """The types the CSV parser applies (rows that do not fit are rejected)."""
+    def arrow_schema(self) -> pa.Schema | None:
+        """The types the CSV parser applies (rows that do not fit are rejected); None for
+        a dataset that declares no columns (each file's types are inferred)."""
+        if not self.columns:
+            return None
         return pa.schema(
             [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns]
         )
 
+    @property
+    def other_columns(self) -> kernels.OtherColumns:
+        """What the kernel does with a file's undeclared columns: ``strict`` refuses
+        them (the file must have exactly the declared columns, in order); otherwise the
+        declared ones are typed by name and the others inferred."""
+        return "reject" if self.strict else "infer"
+
     def pandera_schema(self) -> Any:
-        """The ``pandera.pandas.DataFrameSchema`` a table of this dataset must satisfy."""
+        """The ``pandera.pandas.DataFrameSchema`` a table of this dataset must satisfy
+        (for declared columns; without, a file's own types are its schema)."""
         return dataset_pandera_schema(self)
 
 
@@ -153,6 +187,8 @@ def _column(dataset: str, name: str, raw: Any) -> ColumnSpec:
     if unknown:
         raise RegistryError(f"{where}: unknown keys {sorted(unknown)}")
     typ = str(raw.get("type", ""))
+    if typ in _REFUSED_TYPES:
+        raise RegistryError(f"{where}.type: {typ!r}: {_REFUSED_TYPES[typ]}")
     if typ not in _ARROW_TYPES:
         raise RegistryError(f"{where}.type: {typ!r} is not one of {sorted(_ARROW_TYPES)}")
     checks = raw.get("checks") or {}
@@ -184,8 +220,8 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
     if not patterns or not isinstance(patterns, Sequence):
         raise RegistryError(f"datasets.{name}.patterns: give at least one file-name pattern")
     columns = raw.get("columns") or {}
-    if not isinstance(columns, Mapping) or not columns:
-        raise RegistryError(f"datasets.{name}.columns: give at least one column")
+    if not isinstance(columns, Mapping):
+        raise RegistryError(f"datasets.{name}.columns: expected a mapping of column to type")
     if "batch_id" in columns:
         raise RegistryError(
             f"datasets.{name}.columns: 'batch_id' is the lake's own column (every row's "

@@ -11,15 +11,6 @@ from aerofs_pipelines import cli, kernels
 from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
 
 
-@pytest.fixture
-def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
-    for name in ("AEROFS_LAKE_CATALOG_URL", "AEROFS_PG_URL", "DAGSTER_PG_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "lake"
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()

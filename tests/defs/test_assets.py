@@ -16,6 +16,7 @@ from aerofs_pipelines import sample_data
 from aerofs_pipelines.defs.assets import BATCH_ASSETS
 from aerofs_pipelines.defs.catalog import CATALOG_ASSETS
 from aerofs_pipelines.defs.checks import BATCH_CHECKS
+from aerofs_pipelines.defs.lake import LAKE_ASSETS
 from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.registry import load_registry
 from tests.support.pipeline import (
@@ -221,7 +222,7 @@ def test_many_batches_in_one_run(
     result = run_batches(instance, resources, [*ids, "b-004"])
     assert result.success
     steps = [e.step_key for e in result.all_events if e.is_step_success]
-    assert len(steps) == len(set(steps)) == 10  # one step per asset/check, for all batches
+    assert len(steps) == len(set(steps)) == 11  # one step per asset/check, for all batches
     lake = open_storage(str(lake_dir))
     for b in ids:
         assert_sample_outputs(lake, b, bad_lines[b])
@@ -241,7 +242,9 @@ def test_catalog_updates_by_automation(
 ) -> None:
     landing, lake_dir, resources = local
     defs = dg.Definitions(
-        assets=[*BATCH_ASSETS, *CATALOG_ASSETS], asset_checks=BATCH_CHECKS, resources=resources
+        assets=[*BATCH_ASSETS, *LAKE_ASSETS, *CATALOG_ASSETS],
+        asset_checks=BATCH_CHECKS,
+        resources=resources,
     )
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0
@@ -256,9 +259,12 @@ def test_catalog_updates_by_automation(
     lake = open_storage(str(lake_dir))
     doc = json.loads(lake.read_bytes("catalog/datasets.json"))
     assert doc["datasets"]["orders"]["batches"] == ["cat-1"]
+    assert doc["datasets"]["orders"]["rows"] == 199
+    assert doc["unregistered"] == {}
     with lake.local_path("catalog/files.parquet") as path:
         rows = pq.read_table(path).to_pylist()
     assert rows[0]["key"] == table_output(lake, "cat-1", "orders.csv")
+    assert (rows[0]["rows"], rows[0]["registered"]) == (199, True)
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     assert third.total_requested == 0
 

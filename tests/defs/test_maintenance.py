@@ -1,4 +1,5 @@
-"""``lake_maintenance``: the daily job expires old snapshots of every lake table."""
+"""``lake_maintenance``: the daily job expires old snapshots of every lake table, then
+removes unreferenced files (tests/lake/test_orphans.py covers which)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,9 @@ import pytest
 
 from aerofs_pipelines import kernels
 from aerofs_pipelines.defs.maintenance import KEEP_LAST, lake_maintenance, lake_maintenance_job
-from aerofs_pipelines.defs.resources import LakeTables
+from aerofs_pipelines.defs.resources import LakeStore, LakeTables
 from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
 from tests.support.pipeline import product_defs
-
-
-@pytest.fixture
-def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AEROFS_LAKE", str(tmp_path / "lake"))
-    for name in ("AEROFS_LAKE_CATALOG_URL", "AEROFS_PG_URL", "DAGSTER_PG_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "lake"
 
 
 def test_the_schedule_is_on_and_targets_the_job() -> None:
@@ -33,8 +25,9 @@ def test_the_schedule_is_on_and_targets_the_job() -> None:
 def test_the_job_expires_snapshots_past_retention(
     lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    resources = {"lake_tables": LakeTables(), "lake": LakeStore(url=str(lake))}
     # no tables yet: nothing to do, no failure
-    empty = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    empty = lake_maintenance_job.execute_in_process(resources=resources)
     assert empty.success and empty.output_for_node("expire_lake_snapshots") == 0
 
     location = lake / "tables" / "orders"
@@ -48,12 +41,14 @@ def test_the_job_expires_snapshots_past_retention(
         commit_batch(open_catalog(), "orders", f"b{n}", [str(dst)], location=str(location))
 
     monkeypatch.setenv("AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS", "7")  # all younger: kept
-    kept = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    kept = lake_maintenance_job.execute_in_process(resources=resources)
     assert kept.output_for_node("expire_lake_snapshots") == 0
 
     monkeypatch.setenv("AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS", "0")
-    result = lake_maintenance_job.execute_in_process(resources={"lake_tables": LakeTables()})
+    result = lake_maintenance_job.execute_in_process(resources=resources)
     assert result.success and result.output_for_node("expire_lake_snapshots") == 3
+    # the expired snapshots' files are younger than three days: kept for now
+    assert result.output_for_node("remove_lake_orphan_files") == 0
     table = open_catalog().load_table("aerofs.orders")
     assert len(table.snapshots()) == KEEP_LAST
     assert table.scan().to_arrow().num_rows == batches  # every batch's rows are still there

@@ -548,6 +548,36 @@ def test_explicit_schema_on_generated_file(tmp_path: Path) -> None:
     assert_tables_equal(table, case.expected_table())
 
 
+def test_a_schema_may_type_columns_by_name_and_leave_the_others_inferred(
+    tmp_path: Path,
+) -> None:
+    src = text_file(tmp_path, "id,channel,amount,code\n1,web,1.5,007\n2,,2,010\n")
+    schema = {"amount": "float64", "id": "int32", "code": "string"}  # not in file order
+    stats, table = convert(src, tmp_path / "o.parquet", schema=schema, other_columns="infer")
+    assert stats["schema"] == {
+        "id": "int32",
+        "channel": "string",
+        "amount": "double",
+        "code": "string",
+    }
+    assert table.to_pydict() == {
+        "id": [1, 2],
+        "channel": ["web", None],
+        "amount": [1.5, 2.0],
+        "code": ["007", "010"],
+    }
+    assert table.schema.metadata is None or b"aerofs.schema.by_name" not in table.schema.metadata
+    streamed = read_csv(src, schema=schema, other_columns="infer").read_all()
+    assert_tables_equal(streamed, table, "read_csv by name")
+    # a declared column the file lacks is named
+    with pytest.raises(ValueError, match=r'the file lacks the schema.s columns \["unit"\]'):
+        csv_to_parquet(
+            src, tmp_path / "x.parquet", schema={"unit": "string"}, other_columns="infer"
+        )
+    with pytest.raises(ValueError, match="other_columns must be"):
+        csv_to_parquet(src, tmp_path / "x.parquet", schema=schema, other_columns="keep")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "schema",
     [

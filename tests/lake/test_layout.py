@@ -28,6 +28,17 @@ def test_a_table_key_parses_back() -> None:
     assert layout.parse_table_key(key) == layout.TableFile("orders", "day-1", "sub/orders.parquet")
 
 
+def test_unregistered_files_have_their_own_area() -> None:
+    key = layout.table_key("sales", "b1", "sales.csv", "0123456789ab", registered=False)
+    assert key == "unregistered/tables/sales/batch=b1/sales.0123456789ab.parquet"
+    assert layout.parse_table_key(key) == layout.TableFile(
+        "sales", "b1", "sales.0123456789ab.parquet", registered=False
+    )
+    assert layout.rejects_key("sales", "b1", "sales.csv", registered=False) == (
+        "unregistered/rejects/sales/batch=b1/sales.rejects.parquet"
+    )
+
+
 @pytest.mark.parametrize(
     "key",
     [

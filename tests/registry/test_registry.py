@@ -17,7 +17,8 @@ def test_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert dataset_name_from_stem("2024-report.csv") == "ds_2024_report"
     assert reg.match("x.csv").spec is None  # no pattern: inferred
     spec = reg.get("orders")
-    assert spec is not None and spec.arrow_schema().field("order_id").type == "int64"
+    schema = spec.arrow_schema() if spec is not None else None
+    assert schema is not None and schema.field("order_id").type == "int64"
     with pytest.raises(ValueError, match="unknown check 'between'"):
         parse_registry(
             "datasets:\n  d:\n    patterns: [d.csv]\n    columns:\n"
@@ -81,3 +82,32 @@ def test_on_schema_change_is_evolve_unless_frozen() -> None:
     assert frozen.datasets[0].on_schema_change == "freeze"
     with pytest.raises(ValueError, match=r"datasets\.d\.on_schema_change: 'rewrite' is not one of"):
         parse_registry(base + "    on_schema_change: rewrite\n")
+
+
+def test_a_dataset_may_declare_no_columns() -> None:
+    (spec,) = parse_registry("datasets:\n  events:\n    patterns: [events*.csv]\n").datasets
+    assert spec.columns == () and spec.arrow_schema() is None
+    assert spec.on_schema_change == "evolve"
+    with pytest.raises(ValueError, match="columns: expected a mapping"):
+        parse_registry("datasets:\n  d:\n    patterns: [d.csv]\n    columns: [a, b]\n")
+
+
+def test_arrow_types_have_one_registry_name() -> None:
+    import pyarrow as pa
+
+    from aerofs_pipelines.registry.model import registry_type
+
+    assert registry_type(pa.float64()) == "float64"
+    assert registry_type(pa.bool_()) == "bool"
+    assert registry_type(pa.large_string()) == "string"
+    assert registry_type(pa.date32()) == "date32"
+    assert registry_type(pa.timestamp("us")) == "timestamp[us]"
+    assert registry_type(pa.timestamp("us", tz="UTC")) is None
+    assert registry_type(pa.decimal128(10, 2)) is None
+
+
+def test_types_a_lake_table_cannot_hold_are_refused_with_the_alternative() -> None:
+    with pytest.raises(ValueError, match=r"timestamp\[ns\]'.*use timestamp\[us\]"):
+        parse_registry(
+            "datasets:\n  d:\n    patterns: [d.csv]\n    columns: {t: 'timestamp[ns]'}\n"
+        )

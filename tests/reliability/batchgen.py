@@ -107,7 +107,10 @@ def verify_batch(lake: Storage, batch: SourceBatch) -> list[str]:
     keys = [f"manifests/{b}.json"]
     for name, rows in batch.rows.items():
         key = by_name[name]["output"]
-        assert key.startswith(f"tables/{TABLES[name]}/batch={b}/{Path(name).stem}."), key
+        # no registry pattern claims them: the lake's unregistered area
+        assert key.startswith(f"unregistered/tables/{TABLES[name]}/batch={b}/{Path(name).stem}."), (
+            key
+        )
         with lake.local_path(key) as path:
             table = pq.read_table(path)
         got = sorted(
@@ -115,7 +118,7 @@ def verify_batch(lake: Storage, batch: SourceBatch) -> list[str]:
         )
         assert got == sorted(rows), f"{b}/{name}: rows differ from the input"
         assert not lake.exists(
-            f"rejects/{TABLES[name]}/batch={b}/{Path(name).stem}.rejects.parquet"
+            f"unregistered/rejects/{TABLES[name]}/batch={b}/{Path(name).stem}.rejects.parquet"
         )
         keys.append(key)
     for name, text in batch.texts.items():
@@ -131,7 +134,7 @@ def verify_batch(lake: Storage, batch: SourceBatch) -> list[str]:
 def lake_outputs(lake: Path) -> list[str]:
     """Every per-batch output file in a local lake (manifests, tables, rejects, stats)."""
     out = []
-    for top in ("manifests", "tables", "rejects", "text_stats"):
+    for top in ("manifests", "tables", "rejects", "unregistered", "text_stats"):
         base = lake / top
         if base.is_dir():
             out += [

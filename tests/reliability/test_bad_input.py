@@ -387,7 +387,15 @@ def test_corpus_batch_run_accounts_for_every_file(
     assert not [k for k, v in everything.items() if PASSWD_MARK in v]
     # and the lake holds only the documented layout, nothing left half-written
     top = {k.split("/", 1)[0] for k in everything}
-    assert top <= {"tables", "rejects", "text_stats", "manifests", "_dagster", "catalog"}
+    assert top <= {
+        "tables",
+        "rejects",
+        "unregistered",
+        "text_stats",
+        "manifests",
+        "_dagster",
+        "catalog",
+    }
     assert not [k for k in everything if ".tmp-" in k]
 
     summary = pq.read_table(lake / "_dagster" / "batch_summary" / f"{BATCH}.parquet").to_pylist()

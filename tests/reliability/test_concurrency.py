@@ -179,12 +179,12 @@ def test_files_added_or_changed_after_the_marker_are_not_merged(
     assert "not part of the batch" in files["late.csv"]["reason"]
     assert files[text_name]["status"] == "quarantined"
     assert "changed after the batch was completed" in files[text_name]["reason"]
-    assert not lake.list_files("tables/late/batch=late")
+    assert not lake.list_files("unregistered/tables/late/batch=late")
     assert not lake.exists(f"text_stats/batch=late/{text_name}.json")
     for name in src.rows:  # the files the marker lists are processed as usual
         assert files[name]["status"] == "processed"
         assert lake.exists(files[name]["output"])
-        assert files[name]["output"].startswith(f"tables/{TABLES[name]}/batch=late/")
+        assert files[name]["output"].startswith(f"unregistered/tables/{TABLES[name]}/batch=late/")
 
 
 @pytest.mark.parametrize("change", [False, True], ids=["same-content", "changed-content"])

@@ -523,7 +523,7 @@ def test_disk_full_fails_cleanly_and_rerun_completes(
             lake = open_storage(str(lake_dir))
             # nothing partial or temporary; the table is not published, nor quarantined
             assert temp_keys(lake) == []
-            assert not lake.list_files(f"tables/events/batch={batch}")
+            assert not lake.list_files(f"unregistered/tables/events/batch={batch}")
             assert not lake.exists(f"_dagster/tables/{batch}.parquet")
             assert list(scratch.iterdir()) == []
             manifest = json.loads(lake.read_bytes(f"manifests/{batch}.json"))

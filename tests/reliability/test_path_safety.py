@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[2]
 SECRET = b"TOP-SECRET-OUTSIDE-THE-LANDING-ZONE"
 LAKE_LAYOUT = re.compile(
     r"^(manifests/[^/]+\.json"
-    r"|tables/[^/]+/batch=[^/]+/.+\.parquet"
+    r"|(unregistered/)?tables/[^/]+/batch=[^/]+/.+\.parquet"
     r"|tables/[^/]+/metadata/[^/]+\.(json|avro)"
-    r"|rejects/[^/]+/batch=[^/]+/.+\.rejects\.parquet"
+    r"|(unregistered/)?rejects/[^/]+/batch=[^/]+/.+\.rejects\.parquet"
     r"|text_stats/batch=[^/]+/.+\.json"
     r"|_dagster/.+/[^/]+\.parquet"
     r"|catalog/[^/]+\.(json|parquet))$"
@@ -227,7 +227,7 @@ def test_s3_traversal_keys_never_leave_the_landing_zone_or_lake(
     for name in ("good.csv", "notes.txt", "%2e%2e/y.csv"):
         assert files[name]["status"] == "processed", files[name]
     # literal, inside the lake
-    assert files["%2e%2e/y.csv"]["output"].startswith("tables/y/batch=b1/%2e%2e/y.")
+    assert files["%2e%2e/y.csv"]["output"].startswith("unregistered/tables/y/batch=b1/%2e%2e/y.")
     assert f"lake/{files['%2e%2e/y.csv']['output']}" in new
 
 

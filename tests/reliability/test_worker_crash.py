@@ -82,7 +82,8 @@ def test_worker_killed_mid_parquet_write_is_retried_without_loss(
     src = tmp_path / "src" / "events.csv"
     write_big_csv(src, ROWS)
     subprocess.run([AEROFS, "ingest", str(src), "--batch", BATCH], check=True, timeout=120)
-    folder = lake / "tables" / "events" / f"batch={BATCH}"
+    # no registry pattern claims events.csv: the lake's unregistered area
+    folder = lake / "unregistered" / "tables" / "events" / f"batch={BATCH}"
 
     with live_daemon(tmp_path, env={"TMPDIR": str(scratch)}) as daemon:
         pid, temp, size_at_kill = kill_mid_write(daemon, lake, folder)

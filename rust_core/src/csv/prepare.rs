@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::chunker::Chunker;
 use super::convert::is_supported;
@@ -146,6 +146,10 @@ pub fn prepare(
     }
     let values = &source.dialect().values;
     let schema = match schema {
+        Some(given) if has_header && given.metadata().contains_key(BY_NAME) => {
+            let inferred = infer_schema(&rec, from, sample_end, &names, values);
+            by_name(src, &given, &inferred)?
+        }
         Some(given) => check_schema(src, given, &names, has_header)?,
         None => Arc::new(infer_schema(&rec, from, sample_end, &names, values)),
     };
@@ -157,13 +161,8 @@ pub fn prepare(
     })
 }
 
-fn check_schema(
-    src: &Path,
-    given: SchemaRef,
-    names: &[String],
-    has_header: bool,
-) -> Result<SchemaRef> {
-    for f in given.fields() {
+fn check_types<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Result<()> {
+    for f in fields {
         if !is_supported(f.data_type()) {
             return Err(KernelError::Invalid(format!(
                 "column {:?}: type {} is not supported (use string, bool, integers, floats, date32 or timestamps)",
@@ -172,6 +171,55 @@ fn check_schema(
             )));
         }
     }
+    Ok(())
+}
+
+/// Schema metadata key: the schema types the columns it names, wherever they stand in
+/// the file's header; the file's other columns keep their inferred types.
+pub const BY_NAME: &str = "aerofs.schema.by_name";
+
+/// The file's columns in header order, typed by `given` where it names them, else as
+/// inferred; an error names the columns of `given` the file lacks.
+fn by_name(src: &Path, given: &Schema, inferred: &Schema) -> Result<SchemaRef> {
+    let missing: Vec<&str> = given
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| inferred.field_with_name(name).is_err())
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = inferred
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        return Err(KernelError::format(
+            src,
+            None,
+            format!("the file lacks the schema's columns {missing:?} (its columns: {names:?})"),
+        ));
+    }
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| match given.field_with_name(f.name()) {
+            Ok(declared) => declared.clone(),
+            Err(_) => f.as_ref().clone(),
+        })
+        .collect();
+    check_types(&fields)?;
+    let mut metadata = given.metadata().clone();
+    metadata.remove(BY_NAME);
+    Ok(Arc::new(Schema::new_with_metadata(fields, metadata)))
+}
+
+fn check_schema(
+    src: &Path,
+    given: SchemaRef,
+    names: &[String],
+    has_header: bool,
+) -> Result<SchemaRef> {
+    check_types(given.fields().iter().map(|f| f.as_ref()))?;
     let given_names: Vec<&str> = given.fields().iter().map(|f| f.name().as_str()).collect();
     if given_names.len() != names.len()
         || (has_header && given_names.iter().zip(names).any(|(a, b)| *a != b))
