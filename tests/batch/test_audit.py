@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aerofs_pipelines import kernels
 from aerofs_pipelines.batch.audit import audit_batch
 from aerofs_pipelines.lake.iceberg import batch_files, commit_batch, open_catalog
 from aerofs_pipelines.registry import parse_registry
+from tests.support.lake_files import batch_file
 
 REGISTRY = parse_registry(
     "datasets:\n  orders:\n    patterns: [orders*.csv]\n"
@@ -16,19 +16,10 @@ REGISTRY = parse_registry(
 )
 
 
-def write(lake: Path, batch: str, name: str, text: str) -> str:
-    src = lake.parent / f"{batch}-{name}.csv"
-    src.write_text(text)
-    dst = lake / "tables" / "orders" / f"batch={batch}" / f"{name}.parquet"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": batch})
-    return str(dst)
-
-
 def test_a_published_batch_passes_both_checks(lake: Path) -> None:
     (spec,) = REGISTRY.datasets
     catalog = open_catalog()
-    files = [write(lake, "b1", "p", "id\n1\n2\n")]
+    files = [batch_file(lake, "b1", "p", "id\n1\n2\n")]
     commit_batch(catalog, "orders", "b1", files, location=str(lake / "tables" / "orders"))
     table = catalog.load_table("aerofs.orders")
     audit = audit_batch(table, spec, "b1", batch_files(table, "b1"))
@@ -40,10 +31,10 @@ def test_a_published_batch_passes_both_checks(lake: Path) -> None:
 def test_files_no_run_published_and_rows_that_break_the_schema_are_named(lake: Path) -> None:
     (spec,) = REGISTRY.datasets
     catalog = open_catalog()
-    published = write(lake, "b1", "p", "id\n1\n-5\n")
+    published = batch_file(lake, "b1", "p", "id\n1\n-5\n")
     commit_batch(catalog, "orders", "b1", [published], location=str(lake / "tables" / "orders"))
     table = catalog.load_table("aerofs.orders")
-    stray = write(lake, "b1", "stray", "id\n7\n")
+    stray = batch_file(lake, "b1", "stray", "id\n7\n")
     table.add_files([stray])  # someone appends to the table outside any run
 
     audit = audit_batch(catalog.load_table("aerofs.orders"), spec, "b1", [published])

@@ -25,18 +25,9 @@ from aerofs_pipelines.lake.iceberg import (
     in_batch_filter,
     open_catalog,
 )
+from tests.support.lake_files import batch_file
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def convert(tmp: Path, batch_id: str, name: str, text: str) -> str:
-    """A CSV converted by the kernel with its batch_id column, as the pipeline does."""
-    src = tmp / f"{batch_id}-{name}.csv"
-    src.write_text(text)
-    dst = tmp / "lake" / "tables" / "orders" / f"batch={batch_id}" / f"{name}.parquet"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": batch_id})
-    return str(dst)
 
 
 @pytest.fixture
@@ -57,11 +48,11 @@ def test_catalog_lives_in_the_instance_folder(catalog: Catalog, tmp_path: Path) 
 def test_batches_commit_once_each_and_a_rerun_replaces_its_rows(
     catalog: Catalog, tmp_path: Path
 ) -> None:
-    a1 = convert(tmp_path, "a", "part1", "id,amount\n1,1.5\n2,2.5\n")
-    a2 = convert(tmp_path, "a", "part2", "id,amount\n3,3.5\n")
+    a1 = batch_file(tmp_path / "lake", "a", "part1", "id,amount\n1,1.5\n2,2.5\n")
+    a2 = batch_file(tmp_path / "lake", "a", "part2", "id,amount\n3,3.5\n")
     done = commit_batch(catalog, "orders", "a", [a1, a2], location=location(tmp_path))
     assert (done.files, done.rows, done.replaced_files, done.retries) == (2, 3, 0, 0)
-    b = convert(tmp_path, "b", "part1", "id,amount\n10,10.5\n11,11.5\n")
+    b = batch_file(tmp_path / "lake", "b", "part1", "id,amount\n10,10.5\n11,11.5\n")
     commit_batch(catalog, "orders", "b", [b], location=location(tmp_path))
 
     table = catalog.load_table("aerofs.orders")
@@ -79,7 +70,7 @@ def test_batches_commit_once_each_and_a_rerun_replaces_its_rows(
     assert [s.summary[BATCH_PROPERTY] for s in table.snapshots() if s.summary] == ["a", "b"]
 
     # a re-run of batch a (new files) replaces a's rows in one more snapshot
-    a_again = convert(tmp_path, "a", "part1-rerun", "id,amount\n1,1.5\n2,2.5\n3,3.5\n")
+    a_again = batch_file(tmp_path / "lake", "a", "part1-rerun", "id,amount\n1,1.5\n2,2.5\n3,3.5\n")
     redo = commit_batch(catalog, "orders", "a", [a_again], location=location(tmp_path))
     assert (redo.files, redo.rows, redo.replaced_files) == (1, 3, 2)
     table = catalog.load_table("aerofs.orders")
@@ -108,7 +99,7 @@ def test_a_batch_without_files_commits_nothing(catalog: Catalog, tmp_path: Path)
         catalog,
         "orders",
         "a",
-        [convert(tmp_path, "a", "p", "id\n1\n")],
+        [batch_file(tmp_path / "lake", "a", "p", "id\n1\n")],
         location=location(tmp_path),
     )
     before = len(catalog.load_table("aerofs.orders").snapshots())
@@ -139,7 +130,7 @@ def test_a_table_created_without_its_name_mapping_is_repaired_by_the_next_commit
         catalog,
         "orders",
         "a",
-        [convert(tmp_path, "a", "p", "id\n1\n2\n")],
+        [batch_file(tmp_path / "lake", "a", "p", "id\n1\n2\n")],
         location=location(tmp_path),
     )
     assert done.rows == 2
@@ -154,9 +145,13 @@ def test_a_table_created_without_its_name_mapping_is_repaired_by_the_next_commit
 def test_schema_evolves_freezes_and_refuses_type_changes(catalog: Catalog, tmp_path: Path) -> None:
     loc = location(tmp_path)
     commit_batch(
-        catalog, "orders", "a", [convert(tmp_path, "a", "p", "id,amount\n1,1.5\n")], location=loc
+        catalog,
+        "orders",
+        "a",
+        [batch_file(tmp_path / "lake", "a", "p", "id,amount\n1,1.5\n")],
+        location=loc,
     )
-    wider = convert(tmp_path, "b", "p", "id,amount,note\n2,2.5,new\n")
+    wider = batch_file(tmp_path / "lake", "b", "p", "id,amount,note\n2,2.5,new\n")
 
     with pytest.raises(SchemaFrozen) as frozen:
         commit_batch(catalog, "orders", "b", [wider], location=loc, on_schema_change="freeze")
@@ -168,7 +163,7 @@ def test_schema_evolves_freezes_and_refuses_type_changes(catalog: Catalog, tmp_p
     rows = catalog.load_table("aerofs.orders").scan().to_arrow().sort_by("id").to_pylist()
     assert [(r["id"], r["note"]) for r in rows] == [(1, None), (2, "new")]
 
-    clash = convert(tmp_path, "c", "p", "id,amount\nx1,3.5\n")  # id: string now
+    clash = batch_file(tmp_path / "lake", "c", "p", "id,amount\nx1,3.5\n")  # id: string now
     with pytest.raises(SchemaConflict) as conflict:
         commit_batch(catalog, "orders", "c", [clash], location=loc)
     assert (conflict.value.column, conflict.value.table_type, conflict.value.file_type) == (
@@ -272,10 +267,10 @@ def test_fifty_batches_from_five_processes_all_land_once_on_postgresql(
 def test_a_deleted_lake_is_named_not_a_traceback(catalog: Catalog, tmp_path: Path) -> None:
     import shutil
 
-    first = convert(tmp_path, "a", "p", "id\n1\n")
+    first = batch_file(tmp_path / "lake", "a", "p", "id\n1\n")
     commit_batch(catalog, "orders", "a", [first], location=location(tmp_path))
     shutil.rmtree(tmp_path / "lake")
-    again = convert(tmp_path, "b", "p", "id\n2\n")
+    again = batch_file(tmp_path / "lake", "b", "p", "id\n2\n")
     with pytest.raises(iceberg.LakeTableError, match="no longer has"):
         commit_batch(catalog, "orders", "b", [again], location=location(tmp_path))
 
@@ -284,7 +279,7 @@ def test_old_snapshots_expire_and_the_rows_stay(catalog: Catalog, tmp_path: Path
     from datetime import UTC, datetime, timedelta
 
     for n in range(5):
-        done = convert(tmp_path, f"b{n}", "p", f"id\n{n}\n")
+        done = batch_file(tmp_path / "lake", f"b{n}", "p", f"id\n{n}\n")
         commit_batch(catalog, "orders", f"b{n}", [done], location=location(tmp_path))
     future = datetime.now(UTC) + timedelta(days=1)
     assert iceberg.expire_snapshots(catalog, "orders", older_than=future, keep_last=2) == 3

@@ -10,21 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from aerofs_pipelines import kernels
 from aerofs_pipelines.lake.iceberg import commit_batch, expire_snapshots, open_catalog
 from aerofs_pipelines.lake.orphans import referenced_files, remove_orphan_files
 from aerofs_pipelines.lake.storage import open_storage
+from tests.support.lake_files import batch_file
 
 DAY = 86_400.0
-
-
-def write(lake: Path, batch: str, name: str, text: str) -> str:
-    src = lake.parent / f"{batch}-{name}.csv"
-    src.write_text(text)
-    dst = lake / "tables" / "orders" / f"batch={batch}" / f"{name}.parquet"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": batch})
-    return str(dst)
 
 
 def age_everything(folder: Path, days: float) -> None:
@@ -37,11 +28,11 @@ def age_everything(folder: Path, days: float) -> None:
 def test_expired_and_abandoned_files_go_and_referenced_ones_stay(lake: Path) -> None:
     catalog = open_catalog()
     where = str(lake / "tables" / "orders")
-    first = write(lake, "b1", "v1", "id\n1\n2\n")
+    first = batch_file(lake, "b1", "v1", "id\n1\n2\n")
     commit_batch(catalog, "orders", "b1", [first], location=where)
-    second = write(lake, "b1", "v2", "id\n1\n2\n3\n")  # the batch re-run with new input
+    second = batch_file(lake, "b1", "v2", "id\n1\n2\n3\n")  # the batch re-run with new input
     commit_batch(catalog, "orders", "b1", [second], location=where)
-    commit_batch(catalog, "orders", "b2", [write(lake, "b2", "p", "id\n9\n")], location=where)
+    commit_batch(catalog, "orders", "b2", [batch_file(lake, "b2", "p", "id\n9\n")], location=where)
     dead = lake / "tables" / "orders" / "metadata" / "00099-dead-writer.metadata.json"
     dead.write_text("{}")  # a writer that lost its race, or died before committing
     age_everything(lake, days=10)
@@ -71,8 +62,8 @@ def test_expired_and_abandoned_files_go_and_referenced_ones_stay(lake: Path) -> 
 def test_a_table_whose_metadata_cannot_be_read_in_full_loses_nothing(lake: Path) -> None:
     catalog = open_catalog()
     where = str(lake / "tables" / "orders")
-    commit_batch(catalog, "orders", "b1", [write(lake, "b1", "p", "id\n1\n")], location=where)
-    commit_batch(catalog, "orders", "b2", [write(lake, "b2", "p", "id\n2\n")], location=where)
+    commit_batch(catalog, "orders", "b1", [batch_file(lake, "b1", "p", "id\n1\n")], location=where)
+    commit_batch(catalog, "orders", "b2", [batch_file(lake, "b2", "p", "id\n2\n")], location=where)
     table = catalog.load_table("aerofs.orders")
     manifests = table.current_snapshot().manifests(table.io)  # type: ignore[union-attr]
     Path(manifests[0].manifest_path.removeprefix("file://")).unlink()
