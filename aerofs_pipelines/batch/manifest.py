@@ -37,6 +37,7 @@ __all__ = [
     "FileEntry",
     "build_manifest",
     "classify",
+    "is_registered",
     "manifest_document",
     "output_version",
     "processed_entries",
@@ -309,6 +310,12 @@ def manifest_document(batch_id: str, entries: Sequence[FileEntry]) -> dict[str, 
         "counts": counts,
         "bytes": sum(e.size for e in entries),
     }
+
+
+def is_registered(entry: Mapping[str, Any]) -> bool:
+    """Whether a manifest row (or a ``tables`` outcome) is a registered dataset's file;
+    rows written before the flag existed are."""
+    return entry.get("registered") is not False
 
 
 def processed_entries(manifest: pa.Table, kind: str) -> list[FileEntry]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from aerofs_pipelines.batch.manifest import is_registered
 from aerofs_pipelines.lake.layout import BATCH_COLUMN, manifest_key
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import DatasetSpec, Registry, inferred_pandera_schema, to_pandas
@@ -66,7 +67,7 @@ def validate_table(
         return [], "not converted (see tables_all_converted)"
     table = read_table(lake, entry["output"])
     dataset = entry["dataset"]
-    spec = registry.get(dataset) if entry.get("registered") is not False else None
+    spec = registry.get(dataset) if is_registered(entry) else None
     if spec is not None and spec.columns and dataset not in schemas:
         schemas[dataset] = spec.pandera_schema()
     return _failures(

@@ -17,6 +17,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext
 
 from aerofs_pipelines.batch.formats import md_table
+from aerofs_pipelines.batch.manifest import is_registered
 from aerofs_pipelines.batch.validation import (
     MAX_FAILURE_ROWS,
     manifest_files,
@@ -139,8 +140,9 @@ def tables_have_no_rejected_rows(
     rejected = 0
     for batch_id in run_batch_ids(context):
         for entry in processed_files(lake.storage, batch_id, "table"):
-            registered = entry.get("registered") is not False
-            key = rejects_key(entry["dataset"], batch_id, entry["name"], registered=registered)
+            key = rejects_key(
+                entry["dataset"], batch_id, entry["name"], registered=is_registered(entry)
+            )
             if not lake.storage.exists(key):
                 continue
             rows = read_table(lake.storage, key).to_pylist()
@@ -174,7 +176,7 @@ def tables_are_registered(
         (batch_id, f["name"], f["dataset"], f["output"])
         for batch_id in batch_ids
         for f in processed_files(lake.storage, batch_id, "table")
-        if f.get("registered") is False
+        if not is_registered(f)
     ]
     reason = (
         f"{len(rows)} table file(s) match no registered dataset: they wait in the "

@@ -23,6 +23,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from aerofs_pipelines.batch.audit import BatchAudit, audit_batch
 from aerofs_pipelines.batch.formats import md_table
+from aerofs_pipelines.batch.manifest import is_registered
 from aerofs_pipelines.batch.validation import MAX_FAILURE_ROWS
 from aerofs_pipelines.defs.assets import LAKE_GROUP, batch_asset, batch_manifest, tables
 from aerofs_pipelines.defs.metadata import add_batch_metadata
@@ -182,9 +183,7 @@ def _check_results(audits: list[BatchAudit]) -> Iterator[dg.AssetCheckResult]:
 def _of_dataset(files: pa.Table, dataset: str) -> list[dict[str, Any]]:
     """The rows of a manifest or a ``tables`` outcome that are files of ``dataset`` (an
     unregistered file named like it is not one; rows from before the flag are)."""
-    return [
-        f for f in files.to_pylist() if f["dataset"] == dataset and f.get("registered") is not False
-    ]
+    return [f for f in files.to_pylist() if f["dataset"] == dataset and is_registered(f)]
 
 
 def _refuse_to_drop(catalog: Catalog, name: str, batch_id: str, lost: list[str]) -> None:
