@@ -8,7 +8,8 @@ batches, kernel-converted, one Parquet file each). At each size N of ``--sizes``
 
 * **Commit overhead per batch**, against the conversion it follows. ``--repeat`` batches
   of ~``--batch-mb`` MB of CSV are converted by the kernel (with their ``batch_id``
-  column) and each committed to the table with ``lake.iceberg.commit_batch``, in turn, so
+  column; the output synced to disk, as the pipeline's lake storage writes it) and each
+  committed to the table with ``lake.iceberg.commit_batch``, in turn, so
   both share the machine's load; medians of each. Beside it the mean commit of the last
   ``--window`` batches before N: a per-batch cost that includes the commits that merge
   manifests. The overhead is the larger of the two, as a share of the conversion.
@@ -77,6 +78,14 @@ def _settings(root: Path, pg: str | None) -> None:
         )
 
 
+def _sync(path: Path) -> None:
+    """Make a converted file durable, as the pipeline's lake storage does before a commit
+    may name it (``lake.storage.atomic_target``): the commit's own sync then no longer
+    pays for flushing it."""
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
@@ -118,6 +127,7 @@ class _Table:
             dst = self.folder(batch) / "part.parquet"
             dst.parent.mkdir(parents=True, exist_ok=True)
             self.kernels.csv_to_parquet(self.small, dst, constant_columns={"batch_id": batch})
+            _sync(dst)
             self.commit(batch, dst)
 
     def big_batches(self, src: Path, size: int, repeat: int) -> tuple[list[float], list[float]]:
@@ -129,6 +139,7 @@ class _Table:
             dst.parent.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()
             self.kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": batch})
+            _sync(dst)
             convert_s.append(time.perf_counter() - started)
             commit_s.append(self.commit(batch, dst))
         return convert_s, commit_s

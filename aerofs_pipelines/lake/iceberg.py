@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
@@ -43,33 +43,26 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import BooleanExpression, EqualTo
 from pyiceberg.expressions.visitors import inclusive_projection, manifest_evaluator
 from pyiceberg.io import FileIO, load_file_io
-from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import CommitTableResponse, StagedTable, Table, TableProperties, Transaction
-from pyiceberg.table.locations import load_location_provider
-from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update import (
-    TableRequirement,
-    TableUpdate,
-    _apply_table_update,
-    _TableMetadataUpdateContext,
-    _update_table_metadata_log,
-)
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import (
     ExpireSnapshots,
-    _FastAppendFiles,
-    _ManifestMergeManager,
 )
 from pyiceberg.transforms import IdentityTransform
-from pyiceberg.typedef import Identifier
 from pyiceberg.types import DoubleType, FloatType, IcebergType, IntegerType, LongType
-from pyiceberg.utils.datetime import datetime_to_millis
 
 from aerofs_pipelines import config
 from aerofs_pipelines.lake.layout import BATCH_COLUMN
+from aerofs_pipelines.lake.pyiceberg_compat import (
+    CountMergingAppend,
+    LakeCatalog,
+    MemoTransaction,
+    data_file_from_footer,
+    iceberg_schema,
+)
 
 __all__ = [
     "BATCH_COLUMN",
@@ -107,7 +100,8 @@ COMMIT_ATTEMPTS = 20
 BACKOFF_SECONDS = (0.05, 2.0)
 """First and longest wait between attempts (doubling, full jitter)."""
 MERGE_FANOUT = 10
-"""Manifests an append merges into one, level by level (:class:`_Append`)."""
+"""Manifests an append merges into one, level by level
+(:class:`~aerofs_pipelines.lake.pyiceberg_compat.CountMergingAppend`)."""
 MERGE_MAX_FILES = 2000
 """No merge makes a manifest of more data files (so merges stop at the third level, of
 about 1,000 files): planning one batch reads one such manifest when batch ids grow in
@@ -214,104 +208,6 @@ def _ensure_pg_schema(url: str) -> str:
     return f"{url}{sep}options=-csearch_path%3D{PG_SCHEMA}"
 
 
-def _updated_metadata(
-    base: TableMetadata, updates: tuple[TableUpdate, ...], metadata_location: str | None = None
-) -> TableMetadata:
-    """``base`` with ``updates`` applied: pyiceberg's ``update_table_metadata`` (0.12)
-    without the deep copy of the result it ends with.
-
-    That copy duplicates every snapshot of the table, and pyiceberg made it each time a
-    transaction's metadata was read (about 15 times per append) and again when the
-    catalog staged the commit: 90 % of a commit at 1,000 snapshots (docs/capacity.md). It
-    guards nothing: the metadata models are frozen and every update builds new ones.
-    """
-    context = _TableMetadataUpdateContext()
-    metadata = base
-    for update in updates:
-        metadata = _apply_table_update(update, metadata, context)
-    if context.has_changes():
-        if metadata_location:
-            metadata = _update_table_metadata_log(metadata, metadata_location, base.last_updated_ms)
-        if base.last_updated_ms == metadata.last_updated_ms:
-            now = datetime_to_millis(datetime.now().astimezone())
-            metadata = metadata.model_copy(update={"last_updated_ms": now})
-    metadata.spec().check_compatible(metadata.schema())
-    metadata.sort_order().check_compatible(metadata.schema())
-    return metadata
-
-
-class _LakeCatalog(SqlCatalog):
-    """pyiceberg's SQL catalog without two costs of a commit that grew with the table.
-
-    * Each commit parsed the table's metadata file (which lists every snapshot) twice:
-      loading the table, and again in the catalog to check the table had not moved on.
-      A metadata file is never rewritten (every version is a new file), so the catalog
-      keeps the last metadata it read or wrote of each table, and reuses it while the
-      catalog's row still names that file and the file still exists.
-    * Staging a commit deep-copied the whole metadata (:func:`_updated_metadata`).
-    """
-
-    def __init__(self, name: str, **properties: str) -> None:
-        super().__init__(name, **properties)
-        self._latest: dict[Identifier, tuple[str, TableMetadata]] = {}
-
-    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
-        ident = (*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name)
-        location = orm_table.metadata_location
-        known = self._latest.get(ident)
-        if known is None or known[0] != location or not self._still_there(location):
-            table = super()._convert_orm_to_iceberg(orm_table)
-            self._latest[ident] = (table.metadata_location, table.metadata)
-            return table
-        metadata = known[1]
-        return Table(
-            identifier=ident,
-            metadata=metadata,
-            metadata_location=location,
-            io=self._load_file_io(metadata.properties, location),
-            catalog=self,
-        )
-
-    def _still_there(self, location: str) -> bool:
-        # a deleted lake must fail the load as it did (_load), not commit into nothing
-        return load_file_io(self.properties, location).new_input(location).exists()
-
-    def _update_and_stage_table(
-        self,
-        current_table: Table | None,
-        table_identifier: Identifier,
-        requirements: tuple[TableRequirement, ...],
-        updates: tuple[TableUpdate, ...],
-    ) -> StagedTable:
-        if current_table is None:  # a new table: pyiceberg's own path
-            return super()._update_and_stage_table(None, table_identifier, requirements, updates)
-        for requirement in requirements:
-            requirement.validate(current_table.metadata)
-        metadata = _updated_metadata(
-            current_table.metadata, updates, current_table.metadata_location
-        )
-        version = self._parse_metadata_version(current_table.metadata_location) + 1
-        provider = load_location_provider(metadata.location, metadata.properties)
-        location = provider.new_table_metadata_file_location(version)
-        return StagedTable(
-            identifier=table_identifier,
-            metadata=metadata,
-            metadata_location=location,
-            io=self._load_file_io(properties=metadata.properties, location=location),
-            catalog=self,
-        )
-
-    def commit_table(
-        self,
-        table: Table,
-        requirements: tuple[TableRequirement, ...],
-        updates: tuple[TableUpdate, ...],
-    ) -> CommitTableResponse:
-        response = super().commit_table(table, requirements, updates)
-        self._latest[table.name()] = (response.metadata_location, response.metadata)
-        return response
-
-
 OPEN_ATTEMPTS = 6
 """Processes starting together race to create the catalog's tables: retry the loser."""
 
@@ -347,7 +243,7 @@ def _open(uri: str, props: tuple[tuple[str, str], ...]) -> SqlCatalog:
     for attempt in range(OPEN_ATTEMPTS):
         try:
             url = _ensure_pg_schema(uri) if uri.startswith("postgresql") else uri
-            return _LakeCatalog(CATALOG_NAME, **{**dict(props), "uri": url})
+            return LakeCatalog(CATALOG_NAME, **{**dict(props), "uri": url})
         except sa.exc.DBAPIError:
             if attempt == OPEN_ATTEMPTS - 1:
                 raise
@@ -380,18 +276,13 @@ def _load(catalog: Catalog, name: str) -> Table:
         ) from None
 
 
-def _iceberg_schema(schema: pa.Schema) -> Schema:
-    """``schema`` in Iceberg's types (fresh field ids): what the table would hold."""
-    return Catalog._convert_schema_if_needed(schema)
-
-
 def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) -> Table:
     ident = table_identifier(dataset)
     # writers creating the first table together race: the loser's insert violates the
     # catalog's key (pyiceberg checks, then inserts), which means "it exists now"
     with contextlib.suppress(NamespaceAlreadyExistsError, sa.exc.IntegrityError):
         catalog.create_namespace(NAMESPACE)
-    ice = _iceberg_schema(schema)
+    ice = iceberg_schema(schema)
     spec = PartitionSpec(
         PartitionField(
             source_id=ice.find_field(BATCH_COLUMN).field_id,
@@ -414,20 +305,40 @@ def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) ->
     return catalog.load_table(ident)
 
 
-def _read_schema(io: FileIO, paths: Sequence[str]) -> pa.Schema:
+@dataclass(frozen=True)
+class _Footer:
+    """What a commit needs of one Parquet file, from one read of its footer."""
+
+    path: str
+    size: int
+    schema: pa.Schema
+    metadata: pq.FileMetaData
+
+
+def _read_footers(io: FileIO, paths: Sequence[str]) -> list[_Footer]:
+    footers = []
+    for path in paths:
+        source = io.new_input(path)
+        with source.open() as stream:
+            parquet = pq.ParquetFile(stream)
+            size = stream.size() if hasattr(stream, "size") else len(source)
+            footers.append(_Footer(path, int(size), parquet.schema_arrow, parquet.metadata))
+    return footers
+
+
+def _union_schema(footers: Sequence[_Footer]) -> pa.Schema:
     """The union of the files' Arrow schemas (first file's order, new names appended)."""
     fields: dict[str, pa.Field] = {}
-    for path in paths:
-        with io.new_input(path).open() as stream:
-            for field in pq.read_schema(stream):
-                fields.setdefault(field.name, field)
+    for footer in footers:
+        for field in footer.schema:
+            fields.setdefault(field.name, field)
     return pa.schema(list(fields.values()))
 
 
 def _new_columns(name: str, table_schema: Schema, file_schema: pa.Schema) -> list[str]:
     """Columns of the files the table lacks; raise on a column whose type changed."""
     new: list[str] = []
-    incoming = _iceberg_schema(file_schema)
+    incoming = iceberg_schema(file_schema)
     for field in incoming.fields:
         try:
             have = table_schema.find_field(field.name)
@@ -439,56 +350,6 @@ def _new_columns(name: str, table_schema: Schema, file_schema: pa.Schema) -> lis
         if not (same or promoted):
             raise SchemaConflict(name, field.name, str(have.field_type), str(field.field_type))
     return new
-
-
-class _Transaction(Transaction):
-    """pyiceberg's transaction, its metadata computed once per staged change.
-
-    pyiceberg recomputes ``table_metadata`` on every read: it replays the staged updates
-    and deep-copies the result, every snapshot of the table included, and one append
-    reads it about 15 times. That was most of a commit's time, growing with the table's
-    snapshots (docs/capacity.md). The metadata is immutable (frozen models; an update
-    makes a new one), so it is shared until the next update is staged.
-    """
-
-    _memo: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
-
-    @property
-    def table_metadata(self) -> TableMetadata:
-        base, updates = self._table.metadata, self._updates
-        if not updates:
-            return base
-        if self._memo is None or self._memo[0] is not base or self._memo[1] is not updates:
-            self._memo = (base, updates, _updated_metadata(base, updates))
-        return self._memo[2]
-
-
-class _Append(_FastAppendFiles):
-    """A batch's first commit: pyiceberg's fast append (it writes one manifest) that also
-    merges the manifests appends leave behind, level by level.
-
-    A fast append lists the new manifest beside all earlier ones, and every commit reads
-    and rewrites that list: 0.2 s a commit at 3,000 batches. Iceberg's merge append
-    (``commit.manifest-merge.enabled``) packs manifests by bytes, where a one-file
-    manifest weighs as much as 25 files merged (its Avro header): a merged manifest near
-    the target size was rewritten every few commits, a third of each commit's time. Here
-    manifests merge by their count of files: the newest :data:`MERGE_FANOUT` manifests
-    of fewer than :data:`MERGE_FANOUT` files each become one, ten of those one of 100, and
-    so on up to :data:`MERGE_MAX_FILES`. A file's entry is rewritten once per level, and
-    the list stays a few dozen manifests long. pyiceberg writes the merged manifest.
-    """
-
-    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
-        count = _merge_count(manifests)
-        if not count:
-            return manifests
-        merger = _ManifestMergeManager(
-            target_size_bytes=2**62,
-            min_count_to_merge=count,
-            merge_enabled=True,
-            snapshot_producer=self,
-        )  # one bin, holding this commit's manifest: merged into one
-        return merger.merge_manifests(manifests[:count]) + manifests[count:]
 
 
 def _merge_count(manifests: Sequence[ManifestFile]) -> int:
@@ -587,7 +448,8 @@ def commit_batch(
     refused (:class:`SchemaConflict`). Either way nothing is committed then.
     """
     name = ".".join(table_identifier(dataset))
-    schema = _read_schema(load_file_io(catalog.properties, location), files) if files else None
+    footers = _read_footers(load_file_io(catalog.properties, location), files)
+    schema = _union_schema(footers) if footers else None
     if schema is not None and BATCH_COLUMN not in schema.names:
         raise LakeTableError(f"{name}: the batch's files have no {BATCH_COLUMN!r} column")
     retries = 0
@@ -599,7 +461,7 @@ def commit_batch(
                 if schema is None:
                     return BatchCommit(name, batch_id, None, 0, 0, 0, (), retries)
                 table = _create(catalog, dataset, location, schema)
-            return _commit_once(table, name, batch_id, files, schema, on_schema_change, retries)
+            return _commit_once(table, name, batch_id, footers, schema, on_schema_change, retries)
         except (CommitFailedException, ValidationException) as exc:
             retries += 1
             if retries >= COMMIT_ATTEMPTS:
@@ -614,11 +476,12 @@ def _commit_once(
     table: Table,
     name: str,
     batch_id: str,
-    files: Sequence[str],
+    footers: Sequence[_Footer],
     schema: pa.Schema | None,
     on_schema_change: OnSchemaChange,
     retries: int,
 ) -> BatchCommit:
+    files = [footer.path for footer in footers]
     in_batch = in_batch_filter(batch_id)
     old = (
         [task.file for task in table.scan(row_filter=in_batch).plan_files()]
@@ -645,7 +508,7 @@ def _commit_once(
             unchanged=True,
             **_table_state(table),
         )
-    with _Transaction(table) as tx:
+    with MemoTransaction(table) as tx:
         missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v}
         if TableProperties.DEFAULT_NAME_MAPPING not in table.properties:
             # a table whose creator died before naming its columns (before the creation
@@ -658,12 +521,12 @@ def _commit_once(
             with tx.update_schema() as update:
                 update.union_by_name(schema)
         metadata = tx.table_metadata
-        new = [parquet_file_to_data_file(table.io, metadata, path) for path in files]
+        new = [data_file_from_footer(metadata, f.path, f.size, f.metadata) for f in footers]
         properties = {BATCH_PROPERTY: batch_id}
         if not old:
             # a batch's first commit: an append writes one manifest and reads none of the
             # table's (an overwrite reads those that may hold the batch)
-            with _Append(Operation.APPEND, tx, table.io, snapshot_properties=properties) as append:
+            with CountMergingAppend(_merge_count, tx, table.io, properties) as append:
                 for data_file in new:
                     append.append_data_file(data_file)
         else:
@@ -728,9 +591,9 @@ def expire_snapshots(
             return 0
         try:
             # table.maintenance.expire_snapshots() without pyiceberg's transaction, which
-            # deep-copied the metadata twice per expired snapshot (_Transaction): 113 s
+            # deep-copied the metadata twice per expired snapshot (MemoTransaction): 113 s
             # to expire 1,000 snapshots
-            ExpireSnapshots(_Transaction(table, autocommit=True)).by_ids(doomed).commit()
+            ExpireSnapshots(MemoTransaction(table, autocommit=True)).by_ids(doomed).commit()
             return len(doomed)
         except CommitFailedException:  # a batch committed meanwhile: look again
             _wait(attempt + 1)

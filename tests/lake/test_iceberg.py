@@ -25,6 +25,7 @@ from aerofs_pipelines.lake.iceberg import (
     in_batch_filter,
     open_catalog,
 )
+from aerofs_pipelines.lake.pyiceberg_compat import iceberg_schema
 from tests.support.lake_files import batch_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,7 +118,7 @@ def test_a_table_created_without_its_name_mapping_is_repaired_by_the_next_commit
     from pyiceberg.transforms import IdentityTransform
 
     catalog.create_namespace("aerofs")
-    schema = iceberg._iceberg_schema(pa.schema([("id", pa.int64()), ("batch_id", pa.string())]))
+    schema = iceberg_schema(pa.schema([("id", pa.int64()), ("batch_id", pa.string())]))
     spec = PartitionSpec(
         PartitionField(
             schema.find_field("batch_id").field_id, 1000, IdentityTransform(), "batch_id"

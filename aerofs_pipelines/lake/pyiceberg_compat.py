@@ -1,0 +1,371 @@
+"""Every use of pyiceberg's internals, one shim each (pyiceberg 0.12.0, pinned).
+
+The lake's tables use pyiceberg's public API (catalogs, tables, transactions, scans)
+everywhere else; what is here reaches into its private modules and overrides, for speed
+a commit measured (docs/capacity.md), or for what it does not expose:
+
+- :class:`LakeCatalog`: the SQL catalog keeping the metadata it read or wrote, committing
+  without loading the table again, staging without deep copies, writing each snapshot's
+  JSON once;
+- :func:`updated_metadata`: updates applied without the deep copy of the result;
+- :class:`MemoTransaction`: a transaction's metadata computed once per staged change;
+- :class:`CountMergingAppend`: the fast append, merging manifests by their count of files;
+- :func:`data_file_from_footer`: a data file's entry from a footer already read;
+- :func:`iceberg_schema`: an Arrow schema in Iceberg's types;
+- :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first.
+
+Each has a test in ``tests/lake/test_pyiceberg_compat.py`` comparing it with pyiceberg's
+own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.io.pyarrow import (
+    compute_statistics_plan,
+    data_file_statistics_from_parquet_metadata,
+    parquet_path_to_id_mapping,
+)
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestFile
+from pyiceberg.schema import Schema
+from pyiceberg.serializers import Compressor
+from pyiceberg.table import CommitTableResponse, StagedTable, Table, Transaction
+from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata, TableMetadataCommonFields
+from pyiceberg.table.snapshots import Operation, Snapshot
+from pyiceberg.table.update import (
+    TableRequirement,
+    TableUpdate,
+    _apply_table_update,
+    _TableMetadataUpdateContext,
+    _update_table_metadata_log,
+)
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager
+from pyiceberg.typedef import Identifier
+from pyiceberg.utils.config import Config
+from pyiceberg.utils.datetime import datetime_to_millis
+from sqlalchemy import CursorResult, update
+from sqlalchemy.exc import NoResultFound
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "PYICEBERG_VERSION",
+    "CountMergingAppend",
+    "LakeCatalog",
+    "MemoTransaction",
+    "data_file_from_footer",
+    "iceberg_schema",
+    "snapshot_by_id",
+    "updated_metadata",
+]
+
+PYICEBERG_VERSION = "0.12.0"
+"""The pyiceberg these shims were written against (a test checks the installed one)."""
+
+
+def iceberg_schema(schema: pa.Schema) -> Schema:
+    """``schema`` in Iceberg's types (fresh field ids): what a table would hold."""
+    return Catalog._convert_schema_if_needed(schema)
+
+
+def snapshot_by_id(self: TableMetadataCommonFields, snapshot_id: int) -> Snapshot | None:
+    """pyiceberg's ``TableMetadata.snapshot_by_id``, searching newest first.
+
+    pyiceberg scans the snapshots oldest first, and most lookups of a commit are of the
+    current snapshot, the last: a dozen scans of every snapshot a commit (1.2 ms at
+    1,000). Snapshot ids are unique, so the answer is the same. Installed on import.
+    """
+    return next((s for s in reversed(self.snapshots) if s.snapshot_id == snapshot_id), None)
+
+
+TableMetadataCommonFields.snapshot_by_id = snapshot_by_id  # type: ignore[method-assign]
+
+
+def updated_metadata(
+    base: TableMetadata, updates: tuple[TableUpdate, ...], metadata_location: str | None = None
+) -> TableMetadata:
+    """``base`` with ``updates`` applied: pyiceberg's ``update_table_metadata`` (0.12)
+    without the deep copy of the result it ends with.
+
+    That copy duplicates every snapshot of the table, and pyiceberg made it each time a
+    transaction's metadata was read (about 15 times per append) and again when the
+    catalog staged the commit: 90 % of a commit at 1,000 snapshots (docs/capacity.md). It
+    guards nothing: the metadata models are frozen and every update builds new ones.
+    """
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for change in updates:
+        metadata = _apply_table_update(change, metadata, context)
+    if context.has_changes():
+        if metadata_location:
+            metadata = _update_table_metadata_log(metadata, metadata_location, base.last_updated_ms)
+        if base.last_updated_ms == metadata.last_updated_ms:
+            now = datetime_to_millis(datetime.now().astimezone())
+            metadata = metadata.model_copy(update={"last_updated_ms": now})
+    metadata.spec().check_compatible(metadata.schema())
+    metadata.sort_order().check_compatible(metadata.schema())
+    return metadata
+
+
+SNAPSHOTS_KEPT = 100_000
+"""Snapshots whose JSON a process keeps (:meth:`LakeCatalog._write_metadata`)."""
+_SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, bool], str] = {}
+
+
+def _snapshot_json(table: uuid.UUID, snapshot: Snapshot, exclude_none: bool) -> str:
+    """One snapshot's JSON in a metadata file (made once per process and kept)."""
+    key = (table, snapshot.snapshot_id, exclude_none)
+    text = _SNAPSHOT_JSON.get(key)
+    if text is None:
+        text = snapshot.model_dump_json(exclude_none=exclude_none)
+        while len(_SNAPSHOT_JSON) >= SNAPSHOTS_KEPT:
+            _SNAPSHOT_JSON.pop(next(iter(_SNAPSHOT_JSON)))  # the oldest made
+        _SNAPSHOT_JSON[key] = text
+    return text
+
+
+class LakeCatalog(SqlCatalog):
+    """pyiceberg's SQL catalog without the costs of a commit that grew with the table.
+
+    * Each commit loaded the table twice, parsing its metadata file (which lists every
+      snapshot) each time: once to start the transaction, and again in the catalog to
+      check the table had not moved on. A metadata file is never rewritten (every version
+      is a new file), so the catalog keeps the last metadata it read or wrote of each
+      table, and reuses it while the catalog's row still names that file and the file
+      still exists; and a commit to an existing table checks that it has not moved on
+      with the update itself (``WHERE metadata_location = <the one it started from>``),
+      as pyiceberg's own update does, without loading it again.
+    * Staging a commit deep-copied the whole metadata (:func:`updated_metadata`).
+    * Writing the metadata file serialized every snapshot again (:meth:`_write_metadata`).
+    """
+
+    def __init__(self, name: str, **properties: str) -> None:
+        super().__init__(name, **properties)
+        self._latest: dict[Identifier, tuple[str, TableMetadata]] = {}
+
+    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
+        ident = (*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name)
+        location = orm_table.metadata_location
+        known = self._latest.get(ident)
+        if known is None or known[0] != location or not self._still_there(location):
+            table = super()._convert_orm_to_iceberg(orm_table)
+            self._latest[ident] = (table.metadata_location, table.metadata)
+            return table
+        metadata = known[1]
+        return Table(
+            identifier=ident,
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(metadata.properties, location),
+            catalog=self,
+        )
+
+    def _still_there(self, location: str) -> bool:
+        # a deleted lake must fail the load as it did (_load), not commit into nothing
+        return load_file_io(self.properties, location).new_input(location).exists()
+
+    def _update_and_stage_table(
+        self,
+        current_table: Table | None,
+        table_identifier: Identifier,
+        requirements: tuple[TableRequirement, ...],
+        updates: tuple[TableUpdate, ...],
+    ) -> StagedTable:
+        if current_table is None:  # a new table: pyiceberg's own path
+            return super()._update_and_stage_table(None, table_identifier, requirements, updates)
+        for requirement in requirements:
+            requirement.validate(current_table.metadata)
+        metadata = updated_metadata(
+            current_table.metadata, updates, current_table.metadata_location
+        )
+        version = self._parse_metadata_version(current_table.metadata_location) + 1
+        provider = load_location_provider(metadata.location, metadata.properties)
+        location = provider.new_table_metadata_file_location(version)
+        return StagedTable(
+            identifier=table_identifier,
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(properties=metadata.properties, location=location),
+            catalog=self,
+        )
+
+    @staticmethod
+    def _write_metadata(metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:
+        """pyiceberg's metadata file, each snapshot serialized once per process.
+
+        A metadata file lists every snapshot, and pydantic serializes each snapshot's
+        summary in Python: at 1,000 snapshots that was a third of a commit
+        (docs/capacity.md). Snapshots never change, so each one's JSON is kept and the
+        file is the rest of the metadata with the list appended (key order is free in
+        JSON; a test reads it back equal to pyiceberg's own).
+        """
+        exclude_none = not Config().get_bool("legacy-current-snapshot-id")
+        head = metadata.model_dump_json(exclude_none=exclude_none, exclude={"snapshots"})
+        uuid_ = metadata.table_uuid
+        listed = ",".join(_snapshot_json(uuid_, s, exclude_none) for s in metadata.snapshots)
+        document = f'{head[:-1]},"snapshots":[{listed}]}}' if head != "{}" else head
+        output = io.new_output(metadata_path)
+        data = Compressor.get_compressor(output.location).bytes_compressor()(document.encode())
+        with output.create(overwrite=False) as stream:
+            stream.write(data)
+
+    def commit_table(
+        self,
+        table: Table,
+        requirements: tuple[TableRequirement, ...],
+        updates: tuple[TableUpdate, ...],
+    ) -> CommitTableResponse:
+        if isinstance(table, StagedTable):  # a table's creation: pyiceberg's own path
+            response = super().commit_table(table, requirements, updates)
+        else:
+            response = self._commit_existing(table, requirements, updates)
+        self._latest[table.name()] = (response.metadata_location, response.metadata)
+        return response
+
+    def _commit_existing(
+        self,
+        table: Table,
+        requirements: tuple[TableRequirement, ...],
+        updates: tuple[TableUpdate, ...],
+    ) -> CommitTableResponse:
+        """pyiceberg's ``SqlCatalog.commit_table`` (0.12) for an existing table, based on
+        the ``table`` the transaction started from instead of a second load of it."""
+        ident = table.name()
+        namespace = Catalog.namespace_to_string(Catalog.namespace_from(ident))
+        name = Catalog.table_name_from(ident)
+        staged = self._update_and_stage_table(table, ident, requirements, updates)
+        if staged.metadata == table.metadata:  # no changes, do nothing
+            return CommitTableResponse(  # type: ignore[call-arg]  # populated by name
+                metadata=table.metadata, metadata_location=table.metadata_location
+            )
+        self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
+        moved = CommitFailedException(f"Table has been updated by another process: {ident}")
+        with Session(self.engine) as session:
+            row = (
+                IcebergTables.catalog_name == self.name,
+                IcebergTables.table_namespace == namespace,
+                IcebergTables.table_name == name,
+                IcebergTables.metadata_location == table.metadata_location,
+            )
+            if self.engine.dialect.supports_sane_rowcount:
+                result = session.execute(
+                    update(IcebergTables)
+                    .where(*row)
+                    .values(
+                        metadata_location=staged.metadata_location,
+                        previous_metadata_location=table.metadata_location,
+                    )
+                )
+                if cast("CursorResult[Any]", result).rowcount < 1:
+                    raise moved
+            else:
+                try:
+                    found = session.query(IcebergTables).with_for_update(of=IcebergTables)
+                    current = found.filter(*row).one()
+                except NoResultFound as exc:
+                    raise moved from exc
+                current.metadata_location = staged.metadata_location
+                current.previous_metadata_location = table.metadata_location
+            session.commit()
+        return CommitTableResponse(  # type: ignore[call-arg]  # populated by name
+            metadata=staged.metadata, metadata_location=staged.metadata_location
+        )
+
+
+class MemoTransaction(Transaction):
+    """pyiceberg's transaction, its metadata computed once per staged change.
+
+    pyiceberg recomputes ``table_metadata`` on every read: it replays the staged updates
+    and deep-copies the result, every snapshot of the table included, and one append
+    reads it about 15 times. That was most of a commit's time, growing with the table's
+    snapshots (docs/capacity.md). The metadata is immutable (frozen models; an update
+    makes a new one), so it is shared until the next update is staged.
+    """
+
+    _memo: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates = self._table.metadata, self._updates
+        if not updates:
+            return base
+        if self._memo is None or self._memo[0] is not base or self._memo[1] is not updates:
+            self._memo = (base, updates, updated_metadata(base, updates))
+        return self._memo[2]
+
+
+class CountMergingAppend(_FastAppendFiles):
+    """A batch's first commit: pyiceberg's fast append (it writes one manifest) that also
+    merges the manifests appends leave behind, level by level.
+
+    A fast append lists the new manifest beside all earlier ones, and every commit reads
+    and rewrites that list: 0.2 s a commit at 3,000 batches. Iceberg's merge append
+    (``commit.manifest-merge.enabled``) packs manifests by bytes, where a one-file
+    manifest weighs as much as 25 files merged (its Avro header): a merged manifest near
+    the target size was rewritten every few commits, a third of each commit's time. Here
+    manifests merge by their count of files (``lake.iceberg.MERGE_FANOUT``): the newest ten
+    manifests of fewer than ten files each become one, ten of those one of 100, and
+    so on up to ``MERGE_MAX_FILES``. A file's entry is rewritten once per level, and
+    the list stays a few dozen manifests long. pyiceberg writes the merged manifest;
+    ``merge_count(manifests)`` (newest first) says how many of the newest to merge.
+    """
+
+    def __init__(
+        self,
+        merge_count: Callable[[Sequence[ManifestFile]], int],
+        transaction: Transaction,
+        io: FileIO,
+        snapshot_properties: dict[str, str],
+    ) -> None:
+        super().__init__(Operation.APPEND, transaction, io, snapshot_properties=snapshot_properties)
+        self._merge_count = merge_count
+
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        count = self._merge_count(manifests)
+        if not count:
+            return manifests
+        merger = _ManifestMergeManager(
+            target_size_bytes=2**62,
+            min_count_to_merge=count,
+            merge_enabled=True,
+            snapshot_producer=self,
+        )  # one bin, holding this commit's manifest: merged into one
+        return merger.merge_manifests(manifests[:count]) + manifests[count:]
+
+
+def data_file_from_footer(
+    metadata: TableMetadata, path: str, size: int, footer: pq.FileMetaData
+) -> DataFile:
+    """pyiceberg's ``parquet_file_to_data_file`` (0.12) from a footer already read.
+
+    It read the footer again, and checked the file's schema against the table's, which
+    the commit's own schema rules (``lake.iceberg``) did before: a millisecond a commit.
+    """
+    schema = metadata.schema()
+    statistics = data_file_statistics_from_parquet_metadata(
+        parquet_metadata=footer,
+        stats_columns=compute_statistics_plan(schema, metadata.properties),
+        parquet_column_mapping=parquet_path_to_id_mapping(schema),
+    )
+    return DataFile.from_args(
+        content=DataFileContent.DATA,
+        file_path=path,
+        file_format=FileFormat.PARQUET,
+        partition=statistics.partition(metadata.spec(), schema),
+        file_size_in_bytes=size,
+        sort_order_id=None,
+        spec_id=metadata.default_spec_id,
+        equality_ids=None,
+        key_metadata=None,
+        **statistics.to_serialized_dict(),
+    )

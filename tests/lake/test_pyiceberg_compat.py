@@ -1,0 +1,128 @@
+"""Each shim of ``lake.pyiceberg_compat`` gives what pyiceberg itself gives: on an upgrade
+of pyiceberg these say which shim to revisit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyiceberg
+import pytest
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.serializers import FromInputFile
+from pyiceberg.table import Transaction
+from pyiceberg.table.update import update_table_metadata
+
+from aerofs_pipelines.lake import pyiceberg_compat as compat
+from aerofs_pipelines.lake.iceberg import BATCH_PROPERTY, commit_batch, open_catalog
+from tests.support.lake_files import batch_file
+
+
+@pytest.fixture
+def catalog(lake: Path) -> Catalog:
+    return open_catalog()
+
+
+def commit(catalog: Catalog, tmp: Path, *batches: str) -> None:
+    for i, batch in enumerate(batches):
+        path = batch_file(tmp / "lake", batch, "p", f"id,amount\n{i},{i}.5\n")
+        commit_batch(catalog, "orders", batch, [path], location=str(tmp / "lake/tables/orders"))
+
+
+def test_the_shims_are_for_the_installed_pyiceberg() -> None:
+    assert pyiceberg.__version__ == compat.PYICEBERG_VERSION, (
+        "pyiceberg moved: check each shim of lake/pyiceberg_compat.py against its source"
+    )
+
+
+def test_the_catalog_is_the_lake_catalog(catalog: Catalog) -> None:
+    assert isinstance(catalog, compat.LakeCatalog)
+
+
+def test_metadata_files_are_pyicebergs_own_json(catalog: Catalog, tmp_path: Path) -> None:
+    """``LakeCatalog._write_metadata`` (each snapshot's JSON made once): the file reads back
+    as pyiceberg's own serialization of the same metadata."""
+    commit(catalog, tmp_path, "m1", "m2", "m3")
+    table = catalog.load_table("aerofs.orders")
+    written = json.loads(Path(table.metadata_location).read_text())
+    assert written == json.loads(table.metadata.model_dump_json())
+    assert [s["summary"][BATCH_PROPERTY] for s in written["snapshots"]] == ["m1", "m2", "m3"]
+    parsed = FromInputFile.table_metadata(table.io.new_input(table.metadata_location))
+    assert parsed == table.metadata
+
+
+def test_a_commit_from_a_stale_table_fails_as_pyicebergs_does(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """``LakeCatalog`` commits without loading the table again: the update itself checks
+    the table is where the transaction started."""
+    commit(catalog, tmp_path, "s1")
+    stale = catalog.load_table("aerofs.orders")
+    fresh = catalog.load_table("aerofs.orders")
+    with fresh.transaction() as tx:
+        tx.set_properties({"owner": "fresh"})
+    before = catalog.load_table("aerofs.orders").metadata_location
+    with pytest.raises(CommitFailedException), stale.transaction() as tx:
+        tx.set_properties({"owner": "stale"})
+    after = catalog.load_table("aerofs.orders")
+    assert after.metadata_location == before and after.properties["owner"] == "fresh"
+
+
+def test_updated_metadata_is_pyicebergs_without_the_copy(catalog: Catalog, tmp_path: Path) -> None:
+    commit(catalog, tmp_path, "u1", "u2")
+    table = catalog.load_table("aerofs.orders")
+    tx = Transaction(table)
+    tx.set_properties({"k": "v"})
+    with tx.update_schema() as schema:
+        schema.union_by_name(pa.schema([("note", pa.string())]))
+    ours = compat.updated_metadata(table.metadata, tx._updates)
+    theirs = update_table_metadata(table.metadata, tx._updates)
+    stamp = {"last_updated_ms": 0}
+    assert ours.model_copy(update=stamp) == theirs.model_copy(update=stamp)
+    memo = compat.MemoTransaction(table)
+    memo.set_properties({"k": "v"})
+    assert memo.table_metadata is memo.table_metadata  # computed once per staged change
+    assert memo.table_metadata.properties["k"] == "v"
+
+
+def test_snapshot_lookup_finds_what_pyicebergs_finds(catalog: Catalog, tmp_path: Path) -> None:
+    commit(catalog, tmp_path, "l1", "l2", "l3")
+    metadata = catalog.load_table("aerofs.orders").metadata
+    for snapshot in metadata.snapshots:
+        oldest_first = next(s for s in metadata.snapshots if s.snapshot_id == snapshot.snapshot_id)
+        assert metadata.snapshot_by_id(snapshot.snapshot_id) is oldest_first
+    assert metadata.snapshot_by_id(-1) is None
+    assert type(metadata).snapshot_by_id is compat.snapshot_by_id  # installed
+
+
+def test_data_file_from_footer_is_pyicebergs_entry(catalog: Catalog, tmp_path: Path) -> None:
+    commit(catalog, tmp_path, "d1")
+    table = catalog.load_table("aerofs.orders")
+    path = batch_file(tmp_path / "lake", "d2", "p", "id,amount\n7,7.5\n8,\n")
+    footer = pq.ParquetFile(path).metadata
+    ours = compat.data_file_from_footer(table.metadata, path, Path(path).stat().st_size, footer)
+    theirs = parquet_file_to_data_file(table.io, table.metadata, path)
+    assert ours == theirs
+    assert ours.record_count == 2 and ours.partition[0] == "d2"
+
+
+def test_count_merging_append_merges_what_it_is_told(catalog: Catalog, tmp_path: Path) -> None:
+    commit(catalog, tmp_path, *(f"c{i}" for i in range(4)))
+    table = catalog.load_table("aerofs.orders")
+    assert len(table.current_snapshot().manifests(table.io)) >= 2  # type: ignore[union-attr]
+    path = batch_file(tmp_path / "lake", "c9", "p", "id,amount\n9,9.5\n")
+    footer = pq.ParquetFile(path).metadata
+    with compat.MemoTransaction(table) as tx:
+        entry = compat.data_file_from_footer(
+            tx.table_metadata, path, Path(path).stat().st_size, footer
+        )
+        with compat.CountMergingAppend(len, tx, table.io, {BATCH_PROPERTY: "c9"}) as append:
+            append.append_data_file(entry)
+    table = catalog.load_table("aerofs.orders")
+    manifests = table.current_snapshot().manifests(table.io)  # type: ignore[union-attr]
+    assert len(manifests) == 1  # every manifest merged into one
+    assert table.scan().to_arrow().num_rows == 5
