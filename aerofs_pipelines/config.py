@@ -295,6 +295,22 @@ def ingest_lease_seconds() -> float:
     return _float("AEROFS_INGEST_LEASE_SECONDS", 3600.0, positive=True)
 
 
+def max_upload_bytes() -> int:
+    """``AEROFS_MAX_UPLOAD_BYTES``: the largest file one HTTP upload may land (5 GiB)."""
+    return _int("AEROFS_MAX_UPLOAD_BYTES", 5 * 1024**3, least=1)
+
+
+def upload_expiry_hours() -> float:
+    """``AEROFS_UPLOAD_EXPIRY_HOURS``: an HTTP upload left incomplete this long is
+    abandoned; ``lake_maintenance`` removes what it landed (default 24)."""
+    return _float("AEROFS_UPLOAD_EXPIRY_HOURS", 24.0, positive=True)
+
+
+def api_token() -> str | None:
+    """``AEROFS_TOKEN``: the API token ``aerofs ingest --url`` sends (else --token-stdin)."""
+    return _text("AEROFS_TOKEN")
+
+
 # --------------------------------------------------------------------------- gateway
 
 
@@ -488,6 +504,11 @@ SETTINGS: tuple[Setting, ...] = (
         sensor_backfill_threshold,
     ),
     Setting("AEROFS_INGEST_LEASE_SECONDS", "ingest", "S3 ingest lease", ingest_lease_seconds),
+    Setting("AEROFS_TOKEN", "ingest", "API token of ingest --url", api_token, secret=True),
+    Setting("AEROFS_MAX_UPLOAD_BYTES", "ingest", "largest HTTP upload", max_upload_bytes),
+    Setting(
+        "AEROFS_UPLOAD_EXPIRY_HOURS", "ingest", "incomplete uploads removed", upload_expiry_hours
+    ),
     Setting(
         "AEROFS_ENV",
         "gateway",

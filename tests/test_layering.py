@@ -5,8 +5,10 @@ Every import is checked, lazy ones inside functions included:
 - ``kernels`` knows nothing else of the package, and no Dagster;
 - ``batch``, ``landing``, ``registry`` and ``lake`` know no Dagster (``lake.io_manager``,
   a Dagster IO manager, aside), no Dagster objects (``defs``), no gateway, no CLI;
-- the gateway knows no assets: no ``defs``, ``batch``, ``lake``, ``landing``, ``registry``;
-  inside it, ``auth``, ``identity`` and ``store`` know no ``app``;
+- the gateway knows no assets: no ``defs``, ``batch``, ``lake``, ``landing``, ``registry``,
+  and not the batch API it serves (``api``, mounted by ``cli``); inside it, ``auth``,
+  ``identity`` and ``store`` know no ``app``;
+- the batch API (``api``) knows no Dagster objects (``defs``) and no CLI;
 - ``defs`` knows no gateway and no CLI; nothing but ``cli`` itself imports the CLI;
 - ``config`` imports nothing but the standard library.
 """
@@ -85,8 +87,12 @@ def test_domain_packages_know_no_dagster(package: str) -> None:
 
 
 def test_the_gateway_knows_no_assets() -> None:
-    forbidden = pkg("defs", "batch", "lake", "landing", "registry", "cli", "definitions")
+    forbidden = pkg("defs", "batch", "lake", "landing", "registry", "cli", "definitions", "api")
     assert offenders("gateway", forbidden) == []
+
+
+def test_the_batch_api_knows_no_dagster_objects() -> None:
+    assert offenders("api", pkg("defs", "definitions", "cli", "_dagster_compat")) == []
 
 
 @pytest.mark.parametrize("package", ["gateway.auth", "gateway.identity", "gateway.store"])

@@ -62,11 +62,13 @@ class ProgressBar:
         *,
         width: int = 24,
         interval: float = 0.1,
+        show_rows: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total_bytes = max(0, total_bytes)
         self.stream: TextIO = stream if stream is not None else sys.stderr
         self.width = width
+        self.show_rows = show_rows
         self.interval = interval
         self._clock = clock
         self._start = clock()
@@ -87,7 +89,8 @@ class ProgressBar:
             parts.append(format_bytes(bytes_read))
         if elapsed > 0:
             parts.append(f"{format_bytes(bytes_read / elapsed)}/s")
-            parts.append(f"{format_count(rows / elapsed)} rows/s")
+            if self.show_rows:
+                parts.append(f"{format_count(rows / elapsed)} rows/s")
         return "  " + "  ".join(parts)
 
     def __call__(self, bytes_read: int, rows: int) -> None:

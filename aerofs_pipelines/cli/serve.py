@@ -13,6 +13,7 @@ from aerofs_pipelines.cli.arguments import int_in_range
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from aerofs_pipelines import config
+    from aerofs_pipelines.api import batch_api
     from aerofs_pipelines.gateway.identity.secrets import MissingSecretKey
     from aerofs_pipelines.gateway.serve import serve
 
@@ -23,6 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             workspace=args.workspace,
             daemon=not args.no_daemon,
             log_level=args.log_level,
+            mounts=lambda instance: [batch_api(instance)],
         )
     except MissingSecretKey as exc:
         raise ValueError(str(exc)) from None

@@ -5,8 +5,9 @@ table that only grows makes each commit dearer (docs/capacity.md). The job expir
 snapshots older than ``AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS`` (keeping the newest
 :data:`KEEP_LAST` whatever their age) in every table of the catalog, then removes the
 files of each table's folder that nothing references any more and that are older than
-``lake.orphans.ORPHAN_MIN_AGE``; the schedule runs it daily at 03:00 UTC, after the
-nightly backfill.
+``lake.orphans.ORPHAN_MIN_AGE``. Alongside, it removes the HTTP uploads of the landing
+zone left incomplete for ``AEROFS_UPLOAD_EXPIRY_HOURS`` (:func:`remove_abandoned`). The
+schedule runs it daily at 03:00 UTC, after the nightly backfill.
 """
 
 import datetime as dt
@@ -18,6 +19,8 @@ from aerofs_pipelines.defs.resources import LakeStore, LakeTables
 from aerofs_pipelines.lake.iceberg import NAMESPACE, all_tables, expire_snapshots
 from aerofs_pipelines.lake.layout import TABLES
 from aerofs_pipelines.lake.orphans import ORPHAN_MIN_AGE, remove_orphan_files
+from aerofs_pipelines.lake.storage import open_storage
+from aerofs_pipelines.landing.uploads import remove_abandoned
 
 __all__ = [
     "KEEP_LAST",
@@ -25,6 +28,7 @@ __all__ = [
     "expire_lake_snapshots",
     "lake_maintenance",
     "lake_maintenance_job",
+    "remove_abandoned_uploads",
     "remove_lake_orphan_files",
 ]
 
@@ -79,12 +83,41 @@ def remove_lake_orphan_files(
     return total
 
 
+@dg.op(
+    description="Remove the HTTP uploads of the landing zone left incomplete for "
+    "AEROFS_UPLOAD_EXPIRY_HOURS: their files and records, staged files, S3's unfinished "
+    "multipart uploads."
+)
+def remove_abandoned_uploads(context: dg.OpExecutionContext) -> int:
+    hours = config.upload_expiry_hours()
+    landing = open_storage(config.landing_url())
+    removed = remove_abandoned(landing, older_than=dt.timedelta(hours=hours))
+    for batch_id in removed.batches:
+        context.log.info(f"{landing.uri(batch_id)}: upload abandoned for {hours:g} hours, removed")
+    context.log.info(
+        f"{landing.uri()}: {len(removed.batches)} abandoned uploads removed "
+        f"({removed.files} files), {removed.staged} staged files, "
+        f"{removed.multipart} unfinished multipart uploads"
+    )
+    context.add_output_metadata(
+        {
+            "landing": landing.uri(),
+            "batches": removed.batches,
+            "files": removed.files,
+            "staged": removed.staged,
+            "multipart": removed.multipart,
+        }
+    )
+    return len(removed.batches)
+
+
 @dg.job(
     description="Upkeep of the lake's Iceberg tables: expire old snapshots, then remove "
-    "the files nothing references any more."
+    "the files nothing references any more; and remove abandoned HTTP uploads."
 )
 def lake_maintenance_job() -> None:
     remove_lake_orphan_files(expire_lake_snapshots())
+    remove_abandoned_uploads()
 
 
 lake_maintenance = dg.ScheduleDefinition(
@@ -93,5 +126,6 @@ lake_maintenance = dg.ScheduleDefinition(
     cron_schedule=MAINTENANCE_CRON,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily upkeep of the lake's Iceberg tables (snapshot expiry, orphan files).",
+    description="Daily upkeep of the lake's Iceberg tables (snapshot expiry, orphan files) "
+    "and of the landing zone (abandoned HTTP uploads).",
 )

@@ -18,11 +18,17 @@ import logging
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aerofs_pipelines import config
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from aerofs_pipelines.gateway.app.mounts import MountedApp
 
 log = logging.getLogger("aerofs.serve")
 DEFAULT_MODULE = "aerofs_pipelines.definitions"
@@ -78,8 +84,10 @@ def serve(
     workspace: str | None = None,
     daemon: bool = True,
     log_level: str = "info",
+    mounts: Callable[[DagsterInstance], Sequence[MountedApp]] | None = None,
 ) -> int:
-    """Run the platform until interrupted; the exit code."""
+    """Run the platform until interrupted; the exit code. ``mounts`` builds, for the
+    instance, the apps the gateway serves beside the webserver (the batch API)."""
     home = config.export_dagster_home()
 
     import uvicorn
@@ -114,7 +122,9 @@ def serve(
                 version=webserver_version,
             )
         )
-        app = create_app(context, store, gateway_config)
+        app = create_app(
+            context, store, gateway_config, mounts(instance) if mounts is not None else ()
+        )
         log.info("serving on http://%s:%s (DAGSTER_HOME=%s)", host, port, home)
         uvicorn.run(
             app,

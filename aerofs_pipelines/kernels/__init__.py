@@ -20,6 +20,7 @@ from aerofs_pipelines import _rust_core
 from aerofs_pipelines.kernels.errors import InputFormatError, KernelError, KernelInternalError
 
 __all__ = [
+    "Blake3",
     "ConversionStats",
     "Dialect",
     "DialectOption",
@@ -312,6 +313,11 @@ def analyze_text(src: StrPath, *, top_k: int = 20) -> TextStats:
         raise ValueError(f"top_k must be >= 0, got {top_k}")
     stats: TextStats = _rust_core.analyze_text(os.fspath(src), top_k)
     return stats
+
+
+Blake3 = _rust_core.Blake3
+"""An incremental BLAKE3 hash (``update(bytes)`` releasing the GIL, ``hexdigest()``,
+``length``): :func:`digest` of content that arrives in pieces, such as an HTTP upload."""
 
 
 def digest(src: StrPath) -> str:

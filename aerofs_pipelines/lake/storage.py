@@ -35,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "LocalStorage",
+    "NewObject",
     "S3Storage",
     "Storage",
     "StoredFile",
@@ -51,6 +52,8 @@ __all__ = [
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 """Files at least this large go up as multipart uploads (parts of this size)."""
+STREAM_PART_BYTES = 8 * 1024 * 1024
+"""Part size of a streamed write to S3 (:meth:`Storage.create_new`): what it buffers."""
 
 
 class UnsafePathError(ValueError):
@@ -141,6 +144,51 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key`` if it exists."""
+
+    @abstractmethod
+    def create_new(self, key: str, *, staging: str) -> NewObject:
+        """Start writing a new object at ``key`` from a stream of pieces, in bounded memory.
+
+        Nothing is visible at ``key`` until :meth:`NewObject.commit`, which never replaces
+        an existing object. Locally the pieces go to a file under the ``staging`` folder
+        (same filesystem, linked into place); on S3 to a multipart upload of ``key``.
+        """
+
+
+class NewObject(ABC):
+    """An object being written piece by piece: invisible until committed, never
+    replacing one; used as a context manager, it is aborted unless committed."""
+
+    key: str
+    committed: bool = False
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+
+    @abstractmethod
+    def _publish(self) -> bool:
+        """Make the written bytes the object at ``key``; False if it already exists."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop what was written (idempotent)."""
+
+    def commit(self) -> bool:
+        """Publish the object; False (and nothing kept) when ``key`` already exists."""
+        try:
+            self.committed = self._publish()
+        finally:
+            if not self.committed:
+                self.abort()
+        return self.committed
+
+    def __enter__(self) -> NewObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.committed:
+            self.abort()
 
 
 # --------------------------------------------------------------------------- local
@@ -446,6 +494,41 @@ class LocalStorage(Storage):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def create_new(self, key: str, *, staging: str) -> NewObject:
+        final = self._path(key)
+        folder = self._writable(f"{safe_key(staging)}/.keep").parent
+        staged = folder / f"{owner_tag()}-{uuid.uuid4().hex}.part"
+        return _LocalNewObject(key, final, staged, self._inside)
+
+
+class _LocalNewObject(NewObject):
+    """A staged file, fsynced and hard-linked into place (``link`` never replaces)."""
+
+    def __init__(self, key: str, final: Path, staged: Path, inside: Callable[[Path], bool]) -> None:
+        self.key, self.final, self.staged, self._inside = key, final, staged, inside
+        self._fh: Any = open(staged, "xb")  # noqa: SIM115 - closed by commit or abort
+
+    def write(self, data: bytes) -> None:
+        self._fh.write(data)
+
+    def _publish(self) -> bool:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        if not self._inside(self.final.parent.resolve()):  # a linked folder on the way
+            raise UnsafePathError(f"{self.key}: parent folder resolves outside the storage root")
+        try:
+            os.link(self.staged, self.final)
+        except FileExistsError:
+            return False
+        self.staged.unlink(missing_ok=True)
+        return True
+
+    def abort(self) -> None:
+        self._fh.close()
+        self.staged.unlink(missing_ok=True)
+
 
 # --------------------------------------------------------------------------- S3
 
@@ -483,6 +566,12 @@ def _client(
 def _is_missing(exc: Exception) -> bool:
     code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
     return code in ("404", "NoSuchKey", "NotFound")
+
+
+def _lost_condition(exc: Exception) -> bool:
+    """True when S3 refused a conditional write: another writer got there first."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 
 class S3Storage(Storage):
@@ -581,8 +670,7 @@ class S3Storage(Storage):
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **condition)
         except Exception as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code in {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}:
+            if _lost_condition(exc):
                 return False
             raise
         return True
@@ -628,6 +716,95 @@ class S3Storage(Storage):
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def create_new(self, key: str, *, staging: str) -> NewObject:
+        return _S3NewObject(self, key)
+
+    def abort_multipart_uploads(self, prefix: str, *, older_than: dt.datetime) -> int:
+        """Abort the multipart uploads under ``prefix`` started before ``older_than``
+        (a writer that died mid-stream leaves one: invisible, but its parts are billed)."""
+        full = self._key(prefix, allow_empty=True)
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        aborted = 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{full}/" if full else ""):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < older_than:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        return aborted
+
+
+class _S3NewObject(NewObject):
+    """One ``PutObject`` for a small object, else a multipart upload of
+    :data:`STREAM_PART_BYTES` parts; either with ``If-None-Match: *``."""
+
+    def __init__(self, store: S3Storage, key: str) -> None:
+        self.key, self.store = key, store
+        self.full = store._key(key)
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+
+    def _send_part(self, data: bytes) -> None:
+        client = self.store.client
+        if self.upload_id is None:
+            started = client.create_multipart_upload(Bucket=self.store.bucket, Key=self.full)
+            self.upload_id = str(started["UploadId"])
+        number = len(self.parts) + 1
+        sent = client.upload_part(
+            Bucket=self.store.bucket,
+            Key=self.full,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self.parts.append({"ETag": sent["ETag"], "PartNumber": number})
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= STREAM_PART_BYTES:
+            part = bytes(self.buffer[:STREAM_PART_BYTES])
+            del self.buffer[:STREAM_PART_BYTES]
+            self._send_part(part)
+
+    def _publish(self) -> bool:
+        client, bucket = self.store.client, self.store.bucket
+        try:
+            if self.upload_id is None:
+                client.put_object(
+                    Bucket=bucket, Key=self.full, Body=bytes(self.buffer), IfNoneMatch="*"
+                )
+            else:
+                if self.buffer:
+                    self._send_part(bytes(self.buffer))
+                    self.buffer.clear()
+                client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=self.full,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                    IfNoneMatch="*",
+                )
+                self.upload_id = None
+        except Exception as exc:
+            if _lost_condition(exc):
+                return False
+            raise
+        return True
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        if self.upload_id is not None:
+            upload_id, self.upload_id = self.upload_id, None
+            try:
+                self.store.client.abort_multipart_upload(
+                    Bucket=self.store.bucket, Key=self.full, UploadId=upload_id
+                )
+            except Exception as exc:  # already aborted (as abandoned, by maintenance)
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
 
 
 def open_storage(url: str, *, endpoint_url: str | None = None) -> Storage:

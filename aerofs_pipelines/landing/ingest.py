@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aerofs_pipelines.lake.storage import Storage
 
-__all__ = ["BatchExistsError", "BatchInFlightError", "IngestResult", "collect_files", "ingest"]
+__all__ = [
+    "BatchExistsError",
+    "BatchInFlightError",
+    "IngestResult",
+    "announce_batch",
+    "batch_lock",
+    "collect_files",
+    "ingest",
+]
 
 
 class BatchExistsError(ValueError):
@@ -114,8 +122,9 @@ def ingest(paths: list[str], batch_id: str, landing: Storage | str | None = None
     )
     _refuse_complete(store, batch_id)
     files = collect_files(paths)
-    with _batch_lock(store, batch_id):
+    with batch_lock(store, batch_id):
         _refuse_complete(store, batch_id)  # another ingest may have completed it meanwhile
+        _refuse_uploading(store, batch_id)
         leftovers = store.list_files(batch_id)
         for item in leftovers:
             store.delete(item.key)
@@ -127,7 +136,7 @@ def ingest(paths: list[str], batch_id: str, landing: Storage | str | None = None
             copied.append((name, size))
             listed.append((name, size, hexdigest))
         store.write_bytes(f"{batch_id}/{SUCCESS_MARKER}", marker_document(batch_id, listed))
-        _announce(store, batch_id)
+        announce_batch(store, batch_id)
     return IngestResult(batch_id, store.uri(), copied, len(leftovers))
 
 
@@ -140,8 +149,19 @@ def _refuse_complete(store: Storage, batch_id: str) -> None:
         )
 
 
+def _refuse_uploading(store: Storage, batch_id: str) -> None:
+    """An HTTP upload of the id is under way: its files are not an interrupted ingest's."""
+    from aerofs_pipelines import config
+    from aerofs_pipelines.landing.uploads import BatchUploads
+
+    if BatchUploads(store, max_bytes=config.max_upload_bytes()).claimed(batch_id):
+        raise BatchInFlightError(
+            f"batch {batch_id!r} is being uploaded over HTTP right now; choose a new batch id"
+        )
+
+
 @contextlib.contextmanager
-def _batch_lock(store: Storage, batch_id: str) -> Iterator[None]:
+def batch_lock(store: Storage, batch_id: str) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on a local batch folder while landing it.
 
     ``flock`` on the folder itself: no lock file to go stale, the kernel drops the lock
@@ -213,7 +233,7 @@ def _s3_lease(store: Storage, batch_id: str) -> Iterator[None]:
         store.delete(key)
 
 
-def _announce(store: Storage, batch_id: str) -> None:
+def announce_batch(store: Storage, batch_id: str) -> None:
     """Tell the landing sensor's journal about the new batch (local landing zones)."""
     if not store.is_local:
         return

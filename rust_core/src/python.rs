@@ -452,6 +452,45 @@ fn binary_kind(py: Python<'_>, src: PathBuf) -> PyResult<Option<String>> {
     })
 }
 
+/// An incremental BLAKE3 hash, for content that arrives in pieces (an HTTP upload).
+/// `digest_file` is the same hash of a whole file.
+#[pyclass(module = "aerofs_pipelines._rust_core")]
+struct Blake3 {
+    hasher: blake3::Hasher,
+    length: u64,
+}
+
+#[pymethods]
+impl Blake3 {
+    #[new]
+    fn new() -> Self {
+        Self {
+            hasher: blake3::Hasher::new(),
+            length: 0,
+        }
+    }
+
+    /// Hash `data` next; the GIL is released while hashing.
+    fn update(&mut self, py: Python<'_>, data: &[u8]) {
+        let hasher = &mut self.hasher;
+        py.detach(|| {
+            hasher.update(data);
+        });
+        self.length += data.len() as u64;
+    }
+
+    /// Bytes hashed so far.
+    #[getter]
+    fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// Hex digest of everything hashed so far (64 hex digits); hashing may go on.
+    fn hexdigest(&self) -> String {
+        self.hasher.finalize().to_hex().to_string()
+    }
+}
+
 #[pymodule]
 fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_to_parquet, m)?)?;
@@ -461,6 +500,7 @@ fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_text, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(binary_kind, m)?)?;
+    m.add_class::<Blake3>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -155,6 +155,9 @@ def test_the_page_covers_the_api_surface() -> None:
         "partitionBackfillOrError",
         "401",
         "403",
+        "/api/batches/{batch_id}/files/{name}",
+        "/api/openapi.json",
+        "aerofs ingest orders-2.csv --batch 2026-12-01-cli --url",
     ):
         assert needle in text, f"docs/api.md no longer mentions {needle!r}"
     blocks = doc_blocks(text)
@@ -222,3 +225,8 @@ def test_the_examples_run(
     assert ("ci-bot", "allowed", ("launchPartitionBackfill",)) in mutations
     assert ("dana", "denied", ("launchPartitionBackfill",)) in mutations
     assert ("dana", "denied", ("launchPipelineExecution",)) in mutations
+    # and the batch API's writes, by operation
+    writes = [(e["username"], e["outcome"], e["operation"]) for e in events]
+    assert ("ci-bot", "allowed", "uploadBatchFile") in writes
+    assert ("ci-bot", "allowed", "completeBatch") in writes
+    assert ("dana", "denied", "uploadBatchFile") in writes

@@ -16,23 +16,20 @@ its own here); the test fails, never skips, when it is missing.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Page, Response, expect
 
+from tests.support.browser import log_in as sign_in
 from tests.support.live_server import LiveServer, live_server
 
-CHROMIUM = os.environ.get("AEROFS_CHROMIUM", "/usr/bin/chromium")
 ASSET_PARTITIONS = "/assets/batch_report?view=partitions"
 BATCHES = ("batch-001", "batch-002", "batch-003")
 USERS = {"vera": ("viewer", "vera-viewer-password"), "lars": ("launcher", "lars-launcher-pass")}
 MATERIALIZE = "Materialize…"  # the accessible name also holds its icon's label
-TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -44,38 +41,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM} (install Debian's `chromium` or set "
-            "AEROFS_CHROMIUM); the browser test needs it",
-            pytrace=False,
-        )
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def log_in(page: Page, server: LiveServer, name: str, target: str) -> None:
-    """Open ``target`` anonymously, get sent to the login page, sign in, come back."""
-    page.goto(server.url + target)
-    expect(page).to_have_url(re.compile(r"/auth/login\?next="))
-    expect(page).to_have_title(re.compile("Sign in"))
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill(USERS[name][1])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile("^" + re.escape(server.url + target.split("?")[0])))
+    role, password = USERS[name]
+    sign_in(page, server.url, name, password, role, target)
 
 
 def expect_identity(page: Page, name: str, role: str) -> None:

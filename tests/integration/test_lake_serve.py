@@ -35,7 +35,6 @@ import dagster as dg
 import polars as pl
 import pytest
 import sqlalchemy as sa
-import yaml
 from dagster_graphql import DagsterGraphQLClient
 from pyiceberg.table import Table
 
@@ -43,8 +42,7 @@ from aerofs_pipelines.batch.validation import manifest_files
 from aerofs_pipelines.lake import open_catalog
 from aerofs_pipelines.lake.iceberg import BATCH_PROPERTY
 from aerofs_pipelines.lake.storage import open_storage
-from tests.support.live_daemon import WORKSPACE_YAML, test_dagster_yaml
-from tests.support.live_server import LOCATION, LiveServer, live_server
+from tests.support.live_server import LOCATION, LiveServer, product_server
 from tests.support.processes import wait_until
 
 pytestmark = [
@@ -250,13 +248,7 @@ def platform(
     settings = {**settings, "AEROFS_DATASETS": str(registry)}
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    with live_server(
-        tmp_path / "serve",
-        dagster_yaml=yaml.safe_dump(test_dagster_yaml(), sort_keys=False),
-        workspace_yaml=WORKSPACE_YAML,
-        extra_env=settings,
-        timeout=120,
-    ) as server:
+    with product_server(tmp_path, settings) as server:
         monkeypatch.setenv("DAGSTER_HOME", str(server.home))
         instance = dg.DagsterInstance.from_config(str(server.home))
         try:

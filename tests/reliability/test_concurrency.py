@@ -127,9 +127,9 @@ def test_same_batch_id_twice_is_refused_never_merged(
             sys.executable,
             "-c",
             "import sys\n"
-            "from aerofs_pipelines.landing.ingest import _batch_lock\n"
+            "from aerofs_pipelines.landing.ingest import batch_lock\n"
             "from aerofs_pipelines.lake.storage import open_storage\n"
-            "with _batch_lock(open_storage(sys.argv[1]), 'flight'):\n"
+            "with batch_lock(open_storage(sys.argv[1]), 'flight'):\n"
             "    open(sys.argv[1] + '/flight/partial.csv', 'w').write('a,b\\n')\n"
             "    print('locked', flush=True)\n"
             "    sys.stdin.read()\n",

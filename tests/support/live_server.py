@@ -141,3 +141,26 @@ def live_server(
     with running(cmd, log, env=env, cwd=tmp) as proc:
         wait_for_health(f"{url}/healthz", proc, log, timeout=timeout)
         yield LiveServer(url=url, port=port, home=home, env=env, log=log)
+
+
+@contextmanager
+def product_server(
+    tmp: Path, settings: Mapping[str, str], *, daemon: bool = True
+) -> Iterator[LiveServer]:
+    """``aerofs serve`` with the product's own code location and ``dagster.yaml`` (its
+    polling shortened: :func:`tests.support.live_daemon.test_dagster_yaml`) and the
+    ``AEROFS_*`` ``settings`` (landing zone, lake, ...), under ``tmp/serve``."""
+    import yaml
+
+    from tests.support.live_daemon import WORKSPACE_YAML as PRODUCT_WORKSPACE
+    from tests.support.live_daemon import test_dagster_yaml
+
+    with live_server(
+        tmp / "serve",
+        daemon=daemon,
+        dagster_yaml=yaml.safe_dump(test_dagster_yaml(), sort_keys=False),
+        workspace_yaml=PRODUCT_WORKSPACE,
+        extra_env=dict(settings),
+        timeout=120,
+    ) as server:
+        yield server

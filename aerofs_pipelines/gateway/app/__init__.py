@@ -33,7 +33,7 @@ it from then on (each ``start`` frame checked again; closed with 4401 once revok
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -50,6 +50,7 @@ from aerofs_pipelines.gateway.app.banner import banner_html, with_banner
 from aerofs_pipelines.gateway.app.bodies import BodyTooLarge, read_body
 from aerofs_pipelines.gateway.app.csrf import OriginRule, csrf_token
 from aerofs_pipelines.gateway.app.errors import error, unauthenticated
+from aerofs_pipelines.gateway.app.mounts import MountedApp, match_endpoint, serves
 from aerofs_pipelines.gateway.app.proxy_headers import (
     Network,
     ProxyHeadersMiddleware,
@@ -125,10 +126,16 @@ class Gateway:
     """The ASGI app: the gateway's own routes, and the guarded webserver app."""
 
     def __init__(
-        self, inner: ASGIApp, routes: list[BaseRoute], store: GatewayStore, config: GatewayConfig
+        self,
+        inner: ASGIApp,
+        routes: list[BaseRoute],
+        store: GatewayStore,
+        config: GatewayConfig,
+        mounts: Sequence[MountedApp] = (),
     ) -> None:
         self.inner = inner
         self.routes = routes
+        self.mounts = tuple(mounts)
         self.store = store
         self.config = config
         self.origins = OriginRule(config.allowed_origins)
@@ -239,6 +246,11 @@ class Gateway:
             response: Response = JSONResponse({"status": "ok"})
         elif path == "/auth" or path.startswith("/auth/"):
             response = await self.auth_routes(request)
+        elif (mount := next((m for m in self.mounts if serves(m, path)), None)) is not None:
+            refused = await self._mounted(mount, scope, request, send)
+            if refused is None:  # answered by the mounted app
+                return
+            response = refused
         else:
             guarded = await self._guarded(scope, request, send)
             if guarded is None:  # answered by the webserver app
@@ -336,9 +348,50 @@ class Gateway:
         await self.inner(scope, _replay(body, request.receive), send)
         return None
 
+    async def _mounted(
+        self, mount: MountedApp, scope: Scope, request: Request, send: Send
+    ) -> Response | None:
+        """Check a request to a mounted app (:mod:`.mounts`); forward it with its body
+        unread, or return the refusal to send."""
+        method, path = scope["method"], scope["path"]
+        caller = await self.auth.authenticate(request)
+        if caller is None:
+            await self._audit_anonymous(scope)
+            return unauthenticated(request, method)
+        principal = caller.principal
+        endpoint, _, other_method = match_endpoint(mount, method, path)
+        if endpoint is None:
+            if other_method:
+                return error(405, "method not allowed", "METHOD_NOT_ALLOWED")
+            return error(404, "not found", "NOT_FOUND")
+        action = _Action(endpoint.least_role, endpoint.writes, endpoint.operation, (path,))
+
+        async def refuse(response: Response, reason: str) -> Response:
+            if action.mutation:
+                await self._audit(scope, principal, "denied", action, reason)
+            return response
+
+        cross_site = method not in SAFE_METHODS and not self.origins.write_allowed(request)
+        if caller.credential.ambient and cross_site:
+            return await refuse(
+                error(403, "cross-site request refused (CSRF check)", "CSRF"), "csrf check"
+            )
+        if principal.role < action.required:
+            needs = action.required.name
+            message = f"role {principal.role.name} may not do this (needs {needs})"
+            return await refuse(error(403, message, "FORBIDDEN"), f"needs {needs}")
+        if action.mutation:
+            await self._audit(scope, principal, "allowed", action)
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        if method == "GET" and "text/html" in request.headers.get("accept", ""):
+            send = with_banner(send, lambda: self._banner(request, principal))
+        await mount(scope, request.receive, send)
+        return None
+
     def _banner(self, conn: HTTPConnection, principal: Principal) -> bytes:
         cookie = conn.cookies.get(SESSION_COOKIE)
-        return banner_html(principal, csrf_token(cookie) if cookie else None)
+        links = [link for m in self.mounts for link in m.links if principal.role >= link.least_role]
+        return banner_html(principal, csrf_token(cookie) if cookie else None, links)
 
     # ------------------------------------------------------------------ WebSocket
 
@@ -412,12 +465,14 @@ def create_app(
     process_context: GatewayProcessContext,
     store: GatewayStore,
     config: GatewayConfig | None = None,
+    mounts: Sequence[MountedApp] = (),
     **starlette_kwargs: Any,
 ) -> Gateway:
-    """The gateway around ``dagster_webserver``'s app for ``process_context``."""
+    """The gateway around ``dagster_webserver``'s app for ``process_context``, and the
+    ``mounts`` it serves beside it (:mod:`.mounts`)."""
     from dagster_webserver.app import create_app_from_workspace_process_context
 
     if not isinstance(process_context, GatewayProcessContext):
         raise TypeError("the gateway needs a GatewayProcessContext (role-derived permissions)")
     inner = create_app_from_workspace_process_context(process_context, **starlette_kwargs)
-    return Gateway(inner, list(inner.routes), store, config or GatewayConfig.from_env())
+    return Gateway(inner, list(inner.routes), store, config or GatewayConfig.from_env(), mounts)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.types import Message, Send
 
+from aerofs_pipelines.gateway.app.mounts import BannerLink
 from aerofs_pipelines.gateway.identity.principal import Principal
 
 __all__ = ["banner_html", "with_banner"]
 
 
-def banner_html(principal: Principal, csrf_token: str | None) -> bytes:
-    """The banner: user name, role, and a logout form when signed in by session."""
+def banner_html(
+    principal: Principal, csrf_token: str | None, links: Sequence[BannerLink] = ()
+) -> bytes:
+    """The banner: user name, role, the mounted apps' links (those given: the caller's
+    role may follow them), and a logout form when signed in by session."""
     name, role = html.escape(principal.username), html.escape(principal.role.name)
+    anchors = "".join(
+        f'<a href="{html.escape(link.href)}" data-testid="{html.escape(link.test_id)}" '
+        f'style="color:#1d4ed8">{html.escape(link.label)}</a>'
+        for link in links
+    )
     logout = ""
     if principal.via == "session" and csrf_token:
         logout = (
@@ -32,7 +41,7 @@ def banner_html(principal: Principal, csrf_token: str | None) -> bytes:
         'box-shadow:0 1px 4px rgba(0,0,0,.15)">'
         f'<span data-testid="aerofs-username">{name}</span>'
         f'<span data-testid="aerofs-role" style="color:#6b7280">{role}</span>'
-        f"{logout}</div>"
+        f"{anchors}{logout}</div>"
     ).encode()
 
 
