@@ -13,10 +13,22 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
-from dagster._core.execution.backfill import BulkActionsFilter, PartitionBackfill
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.backfill import (
+    BULK_ACTION_TERMINAL_STATUSES,
+    BulkActionsFilter,
+    PartitionBackfill,
+)
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.tags import (
+    BACKFILL_ID_TAG,
+    RETRY_NUMBER_TAG,
+    RUN_FAILURE_REASON_TAG,
+    WILL_RETRY_TAG,
+)
 from dagster._core.storage.upath_io_manager import escape_dotdot_segments, escape_leading_slash
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
 from dagster._core.workspace.load_target import (
@@ -49,6 +61,8 @@ __all__ = [
     "backfill_run_request",
     "escape_partition_path",
     "load_target",
+    "run_retry_number",
+    "run_will_retry",
     "sqlite_storage",
 ]
 
@@ -162,3 +176,40 @@ def escape_partition_path(partition: str) -> str:
 def sqlite_storage(base_dir: str, inst_data: ConfigurableClassData | None) -> DagsterStorage:
     """Dagster's own SQLite instance storage under ``base_dir``."""
     return DagsterSqliteStorage.from_local(base_dir=base_dir, inst_data=inst_data)
+
+
+# --------------------------------------------------------------------------- run retries
+
+
+def run_will_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether Dagster's run retries will re-execute this failed run.
+
+    The instance tags a failed run ``dagster/will_retry`` (``WILL_RETRY_TAG``) when run
+    retries are on, just AFTER it stores the failure event, so the run is read again; a
+    run still without the tag gets Dagster's own rule, as its auto-reexecution daemon
+    does. A run of a backfill that has ended (or is gone) is not retried (the daemon's
+    rule too).
+    """
+    run = instance.get_run_by_id(run.run_id) or run
+    value = run.tags.get(WILL_RETRY_TAG)
+    if value is not None:
+        will = value.strip().lower() == "true"
+    elif instance.run_retries_enabled:
+        raw = run.tags.get(RUN_FAILURE_REASON_TAG)
+        reason = RunFailureReason(raw) if raw in RunFailureReason._value2member_map_ else None
+        will = bool(auto_reexecution_should_retry_run(instance, run, reason))
+    else:
+        will = False
+    backfill_id = run.tags.get(BACKFILL_ID_TAG)
+    if will and backfill_id is not None:
+        backfill = instance.get_backfill(backfill_id)
+        will = backfill is not None and backfill.status not in BULK_ACTION_TERMINAL_STATUSES
+    return will
+
+
+def run_retry_number(run: dg.DagsterRun) -> int:
+    """How many automatic retries came before this run (0: the first attempt)."""
+    try:
+        return int(run.tags.get(RETRY_NUMBER_TAG, "0"))
+    except ValueError:
+        return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,6 +431,66 @@ def serve_port() -> int:
     return _int("AEROFS_PORT", 3000, least=1, most=65535)
 
 
+# --------------------------------------------------------------------------- alerts
+
+
+def _url(
+    name: str, schemes: tuple[str, ...], accepts: str, *, secret_path: bool = False
+) -> str | None:
+    """A URL of one of ``schemes`` with a host (and a numeric port, if any). A bad value
+    is shown without its password, or without its path when the path is the secret."""
+    raw = _raw(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    shown = _masked_url(raw) or raw
+    if secret_path:
+        shown = f"{parts.scheme}://{parts.hostname}/..." if parts.hostname else "***"
+    try:
+        port = parts.port  # raises on a port that is not a number
+    except ValueError:
+        port = -1
+    if parts.scheme not in schemes or not parts.hostname or port == -1:
+        raise _bad(name, shown, accepts)
+    return raw
+
+
+def alert_webhook_url() -> str | None:
+    """``AEROFS_ALERT_WEBHOOK_URL``: where alerts are POSTed as JSON (Slack's incoming
+    webhooks get Slack's payload), if set. A secret: such URLs carry their token."""
+    return _url("AEROFS_ALERT_WEBHOOK_URL", ("http", "https"), "an http(s) URL", secret_path=True)
+
+
+def alert_email_to() -> tuple[str, ...]:
+    """``AEROFS_ALERT_EMAIL_TO``: comma-separated addresses alerts are mailed to (with
+    ``AEROFS_SMTP_URL``)."""
+    found = _list("AEROFS_ALERT_EMAIL_TO")
+    for item in found:
+        local, _, domain = item.partition("@")
+        if not local or not domain or any(c.isspace() or c in "<>," for c in item):
+            raise _bad("AEROFS_ALERT_EMAIL_TO", item, "an e-mail address")
+    return found
+
+
+def smtp_url() -> str | None:
+    """``AEROFS_SMTP_URL``: the mail server for alerts, ``smtp://[user:password@]host[:port]``
+    (STARTTLS when offered) or ``smtps://`` (TLS), if set."""
+    return _url("AEROFS_SMTP_URL", ("smtp", "smtps"), "smtp://host:port or smtps://host:port")
+
+
+def alert_email_from() -> str:
+    """``AEROFS_ALERT_EMAIL_FROM``: the sender of alert e-mails (default
+    ``aerofs@<hostname>``)."""
+    return _text("AEROFS_ALERT_EMAIL_FROM") or f"aerofs@{socket.gethostname() or 'localhost'}"
+
+
+def public_url() -> str | None:
+    """``AEROFS_PUBLIC_URL``: the gateway's address as users reach it
+    (``https://aerofs.example.com``), for links in alerts; unset: relative links."""
+    url = _url("AEROFS_PUBLIC_URL", ("http", "https"), "an http(s) URL")
+    return url.rstrip("/") if url else None
+
+
 # --------------------------------------------------------------------------- listing
 
 
@@ -562,7 +623,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AEROFS_MAX_BODY_BYTES", "gateway", "request body cap", max_body_bytes),
     Setting("AEROFS_HOST", "serve", "interface of aerofs serve", serve_host),
     Setting("AEROFS_PORT", "serve", "port of aerofs serve", serve_port),
+    Setting(
+        "AEROFS_ALERT_WEBHOOK_URL",
+        "alerts",
+        "webhook for alerts (JSON; Slack's format for hooks.slack.com)",
+        alert_webhook_url,
+        secret=True,
+    ),
+    Setting(
+        "AEROFS_ALERT_EMAIL_TO",
+        "alerts",
+        "alert e-mail recipients (with AEROFS_SMTP_URL)",
+        lambda: list(alert_email_to()),
+    ),
+    Setting(
+        "AEROFS_SMTP_URL",
+        "alerts",
+        "mail server: smtp://[user:password@]host:port or smtps://",
+        lambda: _masked_url(smtp_url()),
+        secret=True,
+    ),
+    Setting("AEROFS_ALERT_EMAIL_FROM", "alerts", "sender of alert e-mails", alert_email_from),
+    Setting("AEROFS_PUBLIC_URL", "alerts", "the UI's address, for links in alerts", public_url),
 )
+
+_MASKED_BY_READER = ("AEROFS_PG_URL", "AEROFS_SMTP_URL")
+"""Secret URLs shown with only their password masked (their reader masks it)."""
 
 
 @dataclass(frozen=True)
@@ -588,7 +674,7 @@ def effective() -> list[Effective]:
         except ConfigError as exc:
             out.append(Effective(setting, None, source, str(exc)))
             continue
-        if setting.secret and value is not None and setting.name != "AEROFS_PG_URL":
+        if setting.secret and value is not None and setting.name not in _MASKED_BY_READER:
             value = "***"
         out.append(Effective(setting, value, source))
     return out

@@ -72,6 +72,11 @@ def test_defaults_run_with_nothing_set() -> None:
         ("AEROFS_PORT", "99999", "an integer in [1, 65535]"),
         ("AWS_MAX_ATTEMPTS", "many", "an integer >= 1"),
         ("AWS_RETRY_MODE", "eager", "one of standard, adaptive, legacy"),
+        ("AEROFS_ALERT_WEBHOOK_URL", "hooks.example.com/x", "an http(s) URL"),
+        ("AEROFS_ALERT_EMAIL_TO", "ops@example.com, nobody", "an e-mail address"),
+        ("AEROFS_SMTP_URL", "mail.example.com:25", "smtp://host:port or smtps://host:port"),
+        ("AEROFS_SMTP_URL", "smtp://mail.example.com:smtp", "smtp://host:port"),
+        ("AEROFS_PUBLIC_URL", "aerofs.example.com", "an http(s) URL"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(
@@ -109,6 +114,35 @@ def test_postgres_url_from_dagster_variables(monkeypatch: pytest.MonkeyPatch) ->
     shown = {e.setting.name: e for e in config.effective()}["AEROFS_PG_URL"]
     assert shown.value == "postgresql://postgres:***@db:5432/postgres"
     assert shown.source == "environment"
+
+
+def test_alert_settings_and_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.alert_webhook_url() is None and config.alert_email_to() == ()
+    assert config.alert_email_from().startswith("aerofs@")
+    hook = "https://hooks.slack.com/services/T0/B0/s3cr3t"
+    monkeypatch.setenv("AEROFS_ALERT_WEBHOOK_URL", hook)
+    monkeypatch.setenv("AEROFS_ALERT_EMAIL_TO", " ops@example.com , data@example.com ")
+    monkeypatch.setenv("AEROFS_SMTP_URL", "smtp://alerts:pa55@mail.example.com:587")
+    monkeypatch.setenv("AEROFS_PUBLIC_URL", "https://aerofs.example.com/")
+    assert config.alert_webhook_url() == hook
+    assert config.alert_email_to() == ("ops@example.com", "data@example.com")
+    assert config.smtp_url() == "smtp://alerts:pa55@mail.example.com:587"
+    assert config.public_url() == "https://aerofs.example.com"
+    shown = {e.setting.name: e.value for e in config.effective()}
+    assert shown["AEROFS_ALERT_WEBHOOK_URL"] == "***"
+    assert shown["AEROFS_SMTP_URL"] == "smtp://alerts:***@mail.example.com:587"
+    assert shown["AEROFS_ALERT_EMAIL_TO"] == ["ops@example.com", "data@example.com"]
+    monkeypatch.setenv("AEROFS_SMTP_URL", "smtp://mail.example.com")
+    assert {e.setting.name: e.value for e in config.effective()}["AEROFS_SMTP_URL"] == (
+        "smtp://mail.example.com"
+    )
+    # a bad value is reported without the secret it holds
+    monkeypatch.setenv("AEROFS_ALERT_WEBHOOK_URL", "hxxps://hooks.slack.com/services/s3cr3t")
+    monkeypatch.setenv("AEROFS_SMTP_URL", "smtp://alerts:pa55@mail.example.com:x")
+    for read in (config.alert_webhook_url, config.smtp_url):
+        with pytest.raises(config.ConfigError) as info:
+            read()
+        assert "s3cr3t" not in str(info.value) and "pa55" not in str(info.value)
 
 
 def aerofs(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

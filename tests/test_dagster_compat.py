@@ -162,3 +162,39 @@ def test_shim_instance_plugins(tmp_path: Path) -> None:
     )
     data = compat.ConfigurableClassData("m", "C", "{}")
     assert (data.module_name, data.class_name) == ("m", "C"), "shim ConfigurableClassData"
+
+
+@dg.op
+def refuses() -> None:
+    raise ValueError("no")
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def failing() -> None:
+    refuses()
+
+
+def test_shim_run_will_retry(tmp_path: Path) -> None:
+    retries = {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": True}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as plain:  # run retries off: no tag
+        untagged = failing.execute_in_process(instance=plain, raise_on_error=False).run_id
+        run = plain.get_run_by_id(untagged)
+        assert run is not None and "dagster/will_retry" not in run.tags
+        assert not compat.run_will_retry(plain, run), "shim run_will_retry: retries are off"
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"run_retries": retries}) as on:
+        run = on.get_run_by_id(untagged)
+        assert run is not None
+        assert compat.run_will_retry(on, run), "shim run_will_retry: Dagster's rule for no tag"
+        run_id = failing.execute_in_process(instance=on, raise_on_error=False).run_id
+        run = on.get_run_by_id(run_id)
+        assert run is not None and run.tags.get("dagster/will_retry") == "true", (
+            "shim run_will_retry: the instance no longer tags a failed run dagster/will_retry"
+        )
+        assert compat.run_will_retry(on, run)
+        on.add_run_tags(run_id, {"dagster/will_retry": "false"})
+        assert not compat.run_will_retry(on, run), "shim run_will_retry: reads the tag again"
+        on.add_run_tags(run_id, {"dagster/will_retry": "true", "dagster/backfill": "gone"})
+        assert not compat.run_will_retry(on, run), "shim run_will_retry: a backfill that is gone"
+    retried = dg.DagsterRun(job_name="failing", tags={"dagster/retry_number": "2"})
+    assert compat.run_retry_number(retried) == 2, "shim run_retry_number"
+    assert compat.run_retry_number(dg.DagsterRun(job_name="failing")) == 0

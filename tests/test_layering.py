@@ -3,19 +3,22 @@
 Every import is checked, lazy ones inside functions included:
 
 - ``kernels`` knows nothing else of the package, and no Dagster;
-- ``batch``, ``landing``, ``registry`` and ``lake`` know no Dagster (``lake.io_manager``,
-  a Dagster IO manager, aside), no Dagster objects (``defs``), no gateway, no CLI;
+- ``alerts``, ``batch``, ``landing``, ``registry`` and ``lake`` know no Dagster
+  (``lake.io_manager``, a Dagster IO manager, aside), no Dagster objects (``defs``), no
+  gateway, no CLI;
 - the gateway knows no assets: no ``defs``, ``batch``, ``lake``, ``landing``, ``registry``,
   and not the batch API it serves (``api``, mounted by ``cli``); inside it, ``auth``,
   ``identity`` and ``store`` know no ``app``;
 - the batch API (``api``) knows no Dagster objects (``defs``) and no CLI;
 - ``defs`` knows no gateway and no CLI; nothing but ``cli`` itself imports the CLI;
+- ``alerts`` imports nothing but the standard library and ``config``;
 - ``config`` imports nothing but the standard library.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,10 +83,23 @@ def test_kernels_know_nothing_else() -> None:
     assert offenders("kernels", [*DAGSTER, *others]) == []
 
 
-@pytest.mark.parametrize("package", ["batch", "landing", "registry", "lake"])
+@pytest.mark.parametrize("package", ["alerts", "batch", "landing", "registry", "lake"])
 def test_domain_packages_know_no_dagster(package: str) -> None:
     forbidden = [*DAGSTER, *pkg("defs", "gateway", "cli", "_dagster_compat")]
     assert offenders(package, forbidden, allowed=(f"{NAME}.lake.io_manager",)) == []
+
+
+def test_alerts_are_the_standard_library_and_the_settings() -> None:
+    """Any sensor (or a later caller) can raise an alert: nothing to install, no pipeline."""
+    others = pkg("batch", "defs", "kernels", "lake", "landing", "registry", "gateway", "cli")
+    assert offenders("alerts", [*DAGSTER, *others, f"{NAME}._dagster_compat"]) == []
+    outside = {
+        name.split(".")[0]
+        for module, imported in MODULES.items()
+        if within(module, "alerts")
+        for name in imported
+    } - set(sys.stdlib_module_names)
+    assert outside <= {"__future__", NAME}
 
 
 def test_the_gateway_knows_no_assets() -> None:
@@ -118,4 +134,4 @@ def test_only_the_cli_imports_the_cli() -> None:
 def test_config_is_standard_library_only() -> None:
     imported = {i.split(".")[0] for i in MODULES[f"{NAME}.config"]}
     assert imported <= {"__future__", "ipaddress", "os", "collections", "dataclasses",
-                        "pathlib", "typing", "urllib"}  # fmt: skip
+                        "pathlib", "socket", "typing", "urllib"}  # fmt: skip

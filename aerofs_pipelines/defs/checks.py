@@ -77,6 +77,7 @@ def tables_match_schema(
     checked = 0
     schemas: dict[str, Any] = {}
     datasets: set[str] = set()
+    failed_datasets: set[str] = set()
     for batch_id in run_batch_ids(context):
         for entry in processed_files(lake.storage, batch_id, "table"):
             cases, problem = validate_table(lake.storage, reg, batch_id, entry, schemas)
@@ -85,6 +86,7 @@ def tables_match_schema(
             failures.extend(cases)
             if problem and cases:
                 problems.append(f"{batch_id}/{entry['name']} ({entry['dataset']}): {problem}")
+                failed_datasets.add(entry["dataset"])
     reason = "; ".join(problems) if problems else f"{checked} table(s) match their schema"
     metadata: dict[str, Any] = {
         "tables_checked": checked,
@@ -92,6 +94,8 @@ def tables_match_schema(
         "failure_cases": len(failures),
         "reason": reason,
     }
+    if failed_datasets:  # what an alert names as the dataset (defs/alerts.py)
+        metadata["failed_datasets"] = ", ".join(sorted(failed_datasets))
     if failures:
         metadata["failures"] = dg.MetadataValue.md(
             md_table(
