@@ -6,8 +6,9 @@
   ``GET /api/batches/{id}`` until the daemon's landing sensor has processed it; every
   file's outcome is in the answer, and the gateway process's resident memory stays
   bounded throughout. On the embedded default (SQLite instance, local landing zone and
-  lake under a temporary folder) with a 200 MB file; and on PostgreSQL with the landing
-  zone and the lake on S3 (moto server) with a 40 MB one (multipart), where refused and
+  lake under a temporary folder), and on PostgreSQL with the landing zone and the lake
+  on S3 (moto server, multipart, streamed without a length), a 200 MB file each; there
+  refused and
   dropped uploads leave no object and no multipart upload, and a file is never replaced.
 - Refusals, on one shared server (``AEROFS_MAX_UPLOAD_BYTES`` 16 MiB, no daemon), each
   leaving the landing zone as it was: roles (401/403, audited), traversal names, bodies
@@ -296,7 +297,7 @@ def test_a_batch_lands_over_http_and_is_processed_on_postgres_and_s3(
     }
     with api_server(tmp_path, settings) as api:
         with RssSampler(api.gateway_pid()) as rss:
-            land_and_process(api, "http-2026-03-02", 40 * MB, declare_length=False)
+            land_and_process(api, "http-2026-03-02", 200 * MB, declare_length=False)
         print(f"gateway RSS on S3: {rss.baseline / MB:.0f} MB before, peak {rss.peak / MB:.0f} MB")
         assert rss.peak < MAX_GATEWAY_RSS, f"gateway peak RSS {rss.peak / MB:.0f} MB"
         s3_refusals(api, s3_env)

@@ -132,3 +132,22 @@ def test_folders_inside_a_batch_are_refused_over_http(server: LiveServer, tmp_pa
     (nested / "x.csv").write_text("a\n1\n")
     done = ingest(server, server.create_token("lou"), "remote-nested", tmp_path / "batch")
     assert done.returncode == 1 and "no folders" in done.stderr, done.stderr
+
+
+def test_progress_counts_every_byte_sent(server: LiveServer, tmp_path: Path) -> None:
+    from aerofs_pipelines.cli.progress import ProgressBar
+    from aerofs_pipelines.landing.remote import CHUNK_BYTES, ingest_remote
+
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"id,name\n" + b"1,x\n" * (CHUNK_BYTES // 2))  # a few chunks
+    small = files(tmp_path, "p", 1)[0]
+    seen: list[int] = []
+    done = ingest_remote(
+        [str(big), str(small)], "remote-progress", server.url, server.create_token("lou"),
+        progress=seen.append,
+    )  # fmt: skip
+    total = big.stat().st_size + small.stat().st_size
+    assert done.created and done.bytes == total
+    assert seen == sorted(seen) and seen[-1] == total and len(seen) >= 3
+    line = ProgressBar(total, show_rows=False).render(total // 2, 0, 1.0)
+    assert "50%" in line and "rows/s" not in line and "/s" in line
