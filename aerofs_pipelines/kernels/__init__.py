@@ -5,16 +5,15 @@ panic: :class:`~aerofs_pipelines.kernels.errors.InputFormatError` (a ``ValueErro
 line and column for malformed input, ``FileNotFoundError`` / ``IsADirectoryError`` /
 ``PermissionError`` for files that cannot be read, ``ValueError`` for bad arguments.
 
-This module must stay light: it imports pyarrow but never Dagster.
+This module must stay light: never Dagster, and pyarrow only when a call needs it (the
+gateway hashes uploads with :class:`Blake3` and carries no pyarrow: 40 MB of memory).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Literal, TypeAlias, TypedDict
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict
 
 from aerofs_pipelines import _rust_core
 from aerofs_pipelines.kernels.errors import InputFormatError, KernelError, KernelInternalError
@@ -41,7 +40,10 @@ __all__ = [
 ]
 
 StrPath: TypeAlias = str | os.PathLike[str]
-SchemaLike: TypeAlias = pa.Schema | Mapping[str, pa.DataType | str]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SchemaLike: TypeAlias = "pa.Schema | Mapping[str, pa.DataType | str]"
 OnError: TypeAlias = Literal["fail", "quarantine"]
 Compression: TypeAlias = Literal["zstd", "snappy", "lz4", "none"]
 OtherColumns: TypeAlias = Literal["reject", "infer"]
@@ -140,6 +142,8 @@ _BY_NAME = b"aerofs.schema.by_name"
 
 
 def _schema(schema: SchemaLike | None, other_columns: OtherColumns = "reject") -> pa.Schema | None:
+    import pyarrow as pa
+
     if other_columns not in ("reject", "infer"):
         raise ValueError(f"other_columns must be 'reject' or 'infer', got {other_columns!r}")
     if schema is None:

@@ -743,7 +743,9 @@ class _S3NewObject(NewObject):
     def __init__(self, store: S3Storage, key: str) -> None:
         self.key, self.store = key, store
         self.full = store._key(key)
-        self.buffer = bytearray()
+        self.pending: list[bytes] = []
+        """Pieces not sent yet, fewer than a part's bytes (kept as given: no copies)."""
+        self.pending_bytes = 0
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
 
@@ -763,23 +765,35 @@ class _S3NewObject(NewObject):
         self.parts.append({"ETag": sent["ETag"], "PartNumber": number})
 
     def write(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= STREAM_PART_BYTES:
-            part = bytes(self.buffer[:STREAM_PART_BYTES])
-            del self.buffer[:STREAM_PART_BYTES]
-            self._send_part(part)
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        while self.pending_bytes >= STREAM_PART_BYTES:
+            # one copy per part, the pieces joined; only a piece straddling the part's end
+            # is split (memory: about two parts, whatever the object's size)
+            part: list[bytes] = []
+            size = 0
+            while size < STREAM_PART_BYTES:
+                piece = self.pending.pop(0)
+                room = STREAM_PART_BYTES - size
+                if len(piece) > room:
+                    self.pending.insert(0, piece[room:])
+                    piece = piece[:room]
+                part.append(piece)
+                size += len(piece)
+            self.pending_bytes -= size
+            self._send_part(b"".join(part))
 
     def _publish(self) -> bool:
         client, bucket = self.store.client, self.store.bucket
         try:
             if self.upload_id is None:
                 client.put_object(
-                    Bucket=bucket, Key=self.full, Body=bytes(self.buffer), IfNoneMatch="*"
+                    Bucket=bucket, Key=self.full, Body=b"".join(self.pending), IfNoneMatch="*"
                 )
             else:
-                if self.buffer:
-                    self._send_part(bytes(self.buffer))
-                    self.buffer.clear()
+                if self.pending:
+                    self._send_part(b"".join(self.pending))
+                    self.pending, self.pending_bytes = [], 0
                 client.complete_multipart_upload(
                     Bucket=bucket,
                     Key=self.full,
@@ -795,7 +809,7 @@ class _S3NewObject(NewObject):
         return True
 
     def abort(self) -> None:
-        self.buffer.clear()
+        self.pending, self.pending_bytes = [], 0
         if self.upload_id is not None:
             upload_id, self.upload_id = self.upload_id, None
             try:
