@@ -234,9 +234,8 @@ def _s3_lease(store: Storage, batch_id: str) -> Iterator[None]:
 
 
 def announce_batch(store: Storage, batch_id: str) -> None:
-    """Tell the landing sensor's journal about the new batch (local landing zones)."""
-    if not store.is_local:
-        return
+    """Tell the landing sensor about the new batch: its journal locally, an event object
+    on S3 (:func:`aerofs_pipelines.landing.scan.record_ready`)."""
     from aerofs_pipelines.landing.scan import record_ready
 
     record_ready(store.url, batch_id)

@@ -2,11 +2,14 @@
 
 Two sources feed the landing sensor; neither costs more when more batches are processed:
 
-* **events**, read from a position kept in the sensor cursor: locally an append-only
-  journal (``<landing>/_aerofs/events/<UTC day>.log``, one batch id a line) that
-  ``aerofs ingest`` appends to through :func:`record_ready`; on S3 the SQS queue named by
-  ``AEROFS_LANDING_QUEUE`` that receives the bucket's ``ObjectCreated`` notifications.
-  A tick with nothing new costs one ``stat`` (local) or one empty ``ReceiveMessage`` (S3).
+* **events**: locally an append-only journal (``<landing>/_aerofs/events/<UTC day>.log``,
+  one batch id a line, read from a position kept in the sensor cursor); on S3 one empty
+  object ``_aerofs/events/<batch id>`` per batch, and the SQS queue named by
+  ``AEROFS_LANDING_QUEUE`` that receives the bucket's ``ObjectCreated`` notifications, if
+  any. ``aerofs ingest`` and the batch API's completion write them through
+  :func:`record_ready`, so a batch they land is found at the next tick, queue or not;
+  batches other tools write are found by the queue or the sweep. A tick with nothing new
+  costs one ``stat`` (local) or one ``ListObjectsV2`` (and an empty ``ReceiveMessage``).
 * a **reconciliation sweep** that lists batch folders in name order, one bounded page per
   tick, so batches written by other tools are never missed, whatever order their ids
   arrive in. Locally it runs at most every ``sweep_interval`` seconds, and then only when
@@ -108,15 +111,19 @@ def _checked(name: str) -> str | Refused:
 
 
 def record_ready(landing: str, *batch_ids: str) -> None:
-    """Append complete batches to the landing journal (call after writing ``_SUCCESS``).
+    """Announce complete batches to the landing sensor (call after writing ``_SUCCESS``).
 
-    A no-op for S3 landing zones, whose events come from bucket notifications.
-    One ``O_APPEND`` write of short lines: concurrent writers never interleave, and a
-    sensor tick sees all of ``batch_ids`` or none.
+    Locally one ``O_APPEND`` write of short lines to the journal: concurrent writers never
+    interleave, and a sensor tick sees all of ``batch_ids`` or none. On S3 one empty
+    object ``_aerofs/events/<batch id>`` each, which the sensor deletes once it has
+    registered the batch.
     """
     for batch_id in batch_ids:
         check_batch_id(batch_id)
     if landing.startswith("s3://"):
+        storage = S3Storage(landing.rstrip("/"))
+        for batch_id in batch_ids:
+            storage.write_bytes(f"{EVENTS_DIR}/{batch_id}", b"")
         return
     events = Path(landing) / EVENTS_DIR
     events.mkdir(parents=True, exist_ok=True)
@@ -232,8 +239,13 @@ def _page(names: Sequence[str], next_after: str | None) -> Page:
 # S3 (+ SQS notifications)
 
 
+_EVENT_OBJECT = "object:"
+"""Marks an event object's key among the acknowledgements (SQS receipt handles else)."""
+
+
 class S3Scanner:
-    """A landing zone under ``s3://bucket/prefix``; events from an SQS queue if given."""
+    """A landing zone under ``s3://bucket/prefix``: events from the event objects
+    :func:`record_ready` writes, and from an SQS queue if given."""
 
     verify_events = False
 
@@ -270,15 +282,32 @@ class S3Scanner:
         name = key[len(self.prefix) : -len(SUCCESS_MARKER) - 1]
         return None if "/" in name else _checked(name)
 
-    def read_events(self, position: Any, limit: int) -> EventBatch:
-        """Receive notifications (no wait) until ``limit`` ids or an empty receive.
+    def _event_objects(self, out: EventBatch, limit: int) -> None:
+        """The batches of ``_aerofs/events/<batch id>`` objects, up to ``limit`` (their
+        keys go to ``ack``: deleted once the tick is stored). An event of a batch without
+        its marker (not written by :func:`record_ready`) is dropped."""
+        for item in self.storage.list_files(EVENTS_DIR):
+            if len(out.batch_ids) >= limit:
+                out.more = True
+                return
+            out.ack.append(_EVENT_OBJECT + item.key)
+            found = _checked(item.key[len(EVENTS_DIR) + 1 :])
+            if isinstance(found, Refused):
+                out.refused.append(found)
+            elif self.is_complete(found):
+                out.batch_ids.append(found)
 
-        Messages are not deleted here: their receipt handles go to ``ack`` and are deleted
-        by :meth:`acknowledge` on the next tick, once this tick's result is stored. A
-        message seen twice (visibility timeout) yields an id already registered.
+    def read_events(self, position: Any, limit: int) -> EventBatch:
+        """Event objects, then notifications (no wait) until ``limit`` ids or an empty
+        receive.
+
+        Nothing is deleted here: event objects' keys and messages' receipt handles go to
+        ``ack`` and are deleted by :meth:`acknowledge` on the next tick, once this tick's
+        result is stored. An event seen twice yields an id already registered.
         """
         out = EventBatch()
-        if self.queue is None:
+        self._event_objects(out, limit)
+        if self.queue is None or out.more:
             return out
         url = self.queue_url()
         while len(out.batch_ids) < limit:
@@ -299,8 +328,11 @@ class S3Scanner:
         return out
 
     def acknowledge(self, ack: list[str]) -> None:
-        """Delete the messages received by the previous tick."""
-        handles = list(ack)
+        """Delete the event objects and messages the previous tick read."""
+        for item in ack:
+            if item.startswith(_EVENT_OBJECT):
+                self.storage.delete(item[len(_EVENT_OBJECT) :])
+        handles = [h for h in ack if not h.startswith(_EVENT_OBJECT)]
         if not handles or self.queue is None:
             return
         url = self.queue_url()

@@ -114,3 +114,38 @@ def test_s3_listing_mode_pages_and_restarts(
     restarted = Daemon(instance, build_landing_sensor(landing=url, tuning=tuning))
     restarted.cursor = daemon.cursor
     assert restarted.drain() == ["k0"]
+
+
+def test_s3_batches_announced_by_ingest_are_found_without_a_queue_or_sweep(
+    aws: dict[str, Any], instance: dg.DagsterInstance, tmp_path: Any
+) -> None:
+    """``aerofs ingest`` (and the batch API) leave ``_aerofs/events/<batch>``: the next tick
+    finds the batch with one listing, long before the sweep, and deletes the event."""
+    from aerofs_pipelines.landing.ingest import ingest
+
+    url = f"s3://{aws['bucket']}/in"
+    daemon = Daemon(
+        instance, build_landing_sensor(landing=url, tuning=SensorTuning(sweep_interval=3600))
+    )
+    assert daemon.tick() == []  # the first sweep, of an empty landing zone
+    src = tmp_path / "a.csv"
+    src.write_text("a\n1\n")
+    ingest([str(src)], "ev-1", url)
+    put_batch(aws, "in", "by-another-tool")  # not announced: waits for the sweep
+    assert daemon.tick() == ["ev-1"]
+
+    def events() -> list[str]:
+        listed = aws["s3"].list_objects_v2(Bucket=aws["bucket"], Prefix="in/_aerofs/events/")
+        return [o["Key"] for o in listed.get("Contents", [])]
+
+    assert events() == ["in/_aerofs/events/ev-1"]  # until the tick is stored
+    assert daemon.tick() == []
+    assert events() == []
+    # an event without its batch's marker, or with a name no batch may have: dropped
+    put_batch(aws, "in", "half", complete=False)
+    for name in ("half", "not valid"):
+        aws["s3"].put_object(Bucket=aws["bucket"], Key=f"in/_aerofs/events/{name}", Body=b"")
+    assert daemon.tick() == []
+    assert daemon.tick() == []
+    assert events() == []
+    assert "by-another-tool" not in daemon.requested
