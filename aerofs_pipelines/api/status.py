@@ -16,14 +16,13 @@ backlog's single-run backfill covers many batches with one run).
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from aerofs_pipelines.lake.layout import manifest_key
+from aerofs_pipelines.lake.layout import read_manifest
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.landing.uploads import BatchUploads, LandingState
 
@@ -127,7 +126,7 @@ def batch_status(
         return None
     manifest: dict[str, Any] | None = None
     with contextlib.suppress(FileNotFoundError):
-        manifest = json.loads(lake.read_bytes(manifest_key(batch_id)))
+        manifest = read_manifest(lake, batch_id)
     state: State
     if landing.state == "uploading":
         state = "uploading"

@@ -8,13 +8,12 @@ added, changed and removed named, and never merged or re-run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from aerofs_pipelines.batch.manifest import build_manifest
-from aerofs_pipelines.lake.layout import manifest_key
+from aerofs_pipelines.lake.layout import read_manifest
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.landing.batches import SUCCESS_MARKER, batch_digest
 from aerofs_pipelines.registry import Registry
@@ -44,7 +43,7 @@ def _content(landing: Storage, batch_id: str, registry: Registry) -> Digests:
 def _recorded(lake: Storage, batch_id: str) -> Digests | None:
     """``{file: digest}`` from the manifest written when the batch was processed, if any."""
     try:
-        doc = json.loads(lake.read_bytes(manifest_key(batch_id)))
+        doc = read_manifest(lake, batch_id)
     except FileNotFoundError:
         return None
     return {f["name"]: f.get("digest") for f in doc.get("files", []) if f["name"] != SUCCESS_MARKER}

@@ -8,13 +8,12 @@ naming the batch, file, column, check and value.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from aerofs_pipelines.batch.manifest import is_registered
-from aerofs_pipelines.lake.layout import BATCH_COLUMN, manifest_key
+from aerofs_pipelines.lake.layout import BATCH_COLUMN, read_manifest
 from aerofs_pipelines.lake.storage import Storage
 from aerofs_pipelines.registry import DatasetSpec, Registry, inferred_pandera_schema, to_pandas
 
@@ -32,8 +31,7 @@ MAX_FAILURE_ROWS = 20
 
 def manifest_files(lake: Storage, batch_id: str) -> list[dict[str, Any]]:
     """The ``files`` of a batch's manifest."""
-    doc = json.loads(lake.read_bytes(manifest_key(batch_id)))
-    files: list[dict[str, Any]] = doc["files"]
+    files: list[dict[str, Any]] = read_manifest(lake, batch_id)["files"]
     return files
 
 

@@ -4,7 +4,6 @@ for a batch's unregistered table files (``registry.suggest``), read from the lak
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from aerofs_pipelines.cli.errors import InputError
@@ -42,7 +41,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from aerofs_pipelines import config
-    from aerofs_pipelines.lake.layout import manifest_key
+    from aerofs_pipelines.lake.layout import manifest_key, read_manifest
     from aerofs_pipelines.lake.storage import open_storage
     from aerofs_pipelines.landing.batches import check_batch_id
     from aerofs_pipelines.registry import load_registry
@@ -59,7 +58,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             f"batch {args.batch!r} has no manifest at {lake.uri(key)}: it has not been "
             "processed (yet), or AEROFS_LAKE names another lake"
         )
-    files: list[dict[str, Any]] = json.loads(lake.read_bytes(key))["files"]
+    files: list[dict[str, Any]] = read_manifest(lake, args.batch)["files"]
 
     def schema_of(output: str) -> Any:
         with lake.local_path(output) as path:

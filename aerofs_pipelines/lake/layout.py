@@ -18,8 +18,13 @@ Batch ids and file names are checked before they get here (``landing.batches``,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aerofs_pipelines.lake.storage import Storage
 
 BATCH_COLUMN = "batch_id"
 """The column every table row carries: its batch (the lake tables' identity partition)."""
@@ -51,6 +56,13 @@ def _stem(name: str) -> str:
 def manifest_key(batch_id: str) -> str:
     """The manifest of a batch."""
     return f"{MANIFESTS}/{batch_id}.json"
+
+
+def read_manifest(lake: Storage, batch_id: str) -> dict[str, Any]:
+    """The manifest document of a batch (``batch.manifest.manifest_document``);
+    FileNotFoundError while the batch has none."""
+    doc: dict[str, Any] = json.loads(lake.read_bytes(manifest_key(batch_id)))
+    return doc
 
 
 def _area(registered: bool) -> str:
