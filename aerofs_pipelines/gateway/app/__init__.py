@@ -63,7 +63,7 @@ from aerofs_pipelines.gateway.auth.dagster_context import PRINCIPAL_SCOPE_KEY, G
 from aerofs_pipelines.gateway.auth.graphql import PolicyError, Verdict, judge_http
 from aerofs_pipelines.gateway.auth.roles import Role
 from aerofs_pipelines.gateway.auth.routes import RouteRule, rule_for
-from aerofs_pipelines.gateway.identity.principal import Principal
+from aerofs_pipelines.gateway.identity.principal import Caller, Principal
 from aerofs_pipelines.gateway.identity.sessions import COOKIE_NAME as SESSION_COOKIE
 from aerofs_pipelines.gateway.store import GatewayStore
 
@@ -321,6 +321,20 @@ class Gateway:
             await self._audit(scope, principal, "denied", _Action(Role.admin, True), str(exc))
             return error(400, f"request refused: {exc}", "BAD_REQUEST")
 
+        refused = await self._authorize(scope, request, caller, action)
+        if refused is not None:
+            return refused
+        send = self._admit(scope, request, principal, send)
+        await self.inner(scope, _replay(body, request.receive), send)
+        return None
+
+    async def _authorize(
+        self, scope: Scope, request: Request, caller: Caller, action: _Action
+    ) -> Response | None:
+        """The refusal of a known caller's request (audited when it writes), or None;
+        an allowed write is audited here. For Dagster's routes and mounted apps alike."""
+        method, principal = scope["method"], caller.principal
+
         async def refuse(response: Response, reason: str) -> Response:
             if action.mutation:
                 await self._audit(scope, principal, "denied", action, reason)
@@ -342,11 +356,14 @@ class Gateway:
             return await refuse(error(403, message, "FORBIDDEN"), f"needs {needs}")
         if action.mutation:
             await self._audit(scope, principal, "allowed", action)
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        if method == "GET" and "text/html" in request.headers.get("accept", ""):
-            send = with_banner(send, lambda: self._banner(request, principal))
-        await self.inner(scope, _replay(body, request.receive), send)
         return None
+
+    def _admit(self, scope: Scope, request: Request, principal: Principal, send: Send) -> Send:
+        """Put the allowed caller in the scope; HTML pages get the user banner."""
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        if scope["method"] == "GET" and "text/html" in request.headers.get("accept", ""):
+            return with_banner(send, lambda: self._banner(request, principal))
+        return send
 
     async def _mounted(
         self, mount: MountedApp, scope: Scope, request: Request, send: Send
@@ -358,34 +375,16 @@ class Gateway:
         if caller is None:
             await self._audit_anonymous(scope)
             return unauthenticated(request, method)
-        principal = caller.principal
         endpoint, _, other_method = match_endpoint(mount, method, path)
         if endpoint is None:
             if other_method:
                 return error(405, "method not allowed", "METHOD_NOT_ALLOWED")
             return error(404, "not found", "NOT_FOUND")
         action = _Action(endpoint.least_role, endpoint.writes, endpoint.operation, (path,))
-
-        async def refuse(response: Response, reason: str) -> Response:
-            if action.mutation:
-                await self._audit(scope, principal, "denied", action, reason)
-            return response
-
-        cross_site = method not in SAFE_METHODS and not self.origins.write_allowed(request)
-        if caller.credential.ambient and cross_site:
-            return await refuse(
-                error(403, "cross-site request refused (CSRF check)", "CSRF"), "csrf check"
-            )
-        if principal.role < action.required:
-            needs = action.required.name
-            message = f"role {principal.role.name} may not do this (needs {needs})"
-            return await refuse(error(403, message, "FORBIDDEN"), f"needs {needs}")
-        if action.mutation:
-            await self._audit(scope, principal, "allowed", action)
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        if method == "GET" and "text/html" in request.headers.get("accept", ""):
-            send = with_banner(send, lambda: self._banner(request, principal))
-        await mount(scope, request.receive, send)
+        refused = await self._authorize(scope, request, caller, action)
+        if refused is not None:
+            return refused
+        await mount(scope, request.receive, self._admit(scope, request, caller.principal, send))
         return None
 
     def _banner(self, conn: HTTPConnection, principal: Principal) -> bytes:
