@@ -24,20 +24,20 @@ def _token(args: argparse.Namespace) -> str:
 
 def cmd_ingest_remote(args: argparse.Namespace) -> int:
     from aerofs_pipelines.cli.progress import ProgressBar, should_show
-    from aerofs_pipelines.landing.ingest import collect_files
     from aerofs_pipelines.landing.remote import ingest_remote
 
     token = _token(args)
-    total = sum(src.stat().st_size for src, _ in collect_files(list(args.paths)))
-    bar = ProgressBar(total, show_rows=False) if should_show(sys.stderr, total) else None
+    bar: ProgressBar | None = None
+
+    def progress(sent: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and should_show(sys.stderr, total):
+            bar = ProgressBar(total, show_rows=False)
+        if bar is not None:
+            bar(sent, 0)
+
     try:
-        result = ingest_remote(
-            list(args.paths),
-            args.batch,
-            args.url,
-            token,
-            progress=(lambda n: bar(n, 0)) if bar is not None else None,
-        )
+        result = ingest_remote(list(args.paths), args.batch, args.url, token, progress=progress)
     finally:
         if bar is not None:
             bar.close()

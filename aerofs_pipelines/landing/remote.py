@@ -73,11 +73,11 @@ def ingest_remote(
     url: str,
     token: str,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RemoteResult:
     """Upload ``paths`` as batch ``batch_id`` to the gateway at ``url`` and complete it.
 
-    ``progress(bytes_sent)`` is called as the bytes go out. Raises
+    ``progress(bytes_sent, bytes_in_all)`` is called as the bytes go out. Raises
     :class:`RemoteIngestError` for a refusal (with the API's code) or a network failure.
     """
     import httpx
@@ -100,13 +100,14 @@ def ingest_remote(
     ).hexdigest()[:32]
     base = url.rstrip("/") + f"/api/batches/{quote(batch_id, safe='')}"
     headers = {"authorization": f"Bearer {token}", "x-upload-id": upload_id}
+    all_bytes = sum(s for _, _, s, _ in listed)
     total = 0
 
     def sent(n: int) -> None:
         nonlocal total
         total += n
         if progress is not None:
-            progress(total)
+            progress(total, all_bytes)
 
     wanted = sorted((name, size, d) for _, name, size, d in listed)
     try:

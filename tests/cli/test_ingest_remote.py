@@ -142,12 +142,14 @@ def test_progress_counts_every_byte_sent(server: LiveServer, tmp_path: Path) -> 
     big.write_bytes(b"id,name\n" + b"1,x\n" * (CHUNK_BYTES // 2))  # a few chunks
     small = files(tmp_path, "p", 1)[0]
     seen: list[int] = []
+    totals: set[int] = set()
     done = ingest_remote(
         [str(big), str(small)], "remote-progress", server.url, server.create_token("lou"),
-        progress=seen.append,
+        progress=lambda sent, of: (seen.append(sent), totals.add(of)),
     )  # fmt: skip
     total = big.stat().st_size + small.stat().st_size
     assert done.created and done.bytes == total
     assert seen == sorted(seen) and seen[-1] == total and len(seen) >= 3
+    assert totals == {total}
     line = ProgressBar(total, show_rows=False).render(total // 2, 0, 1.0)
     assert "50%" in line and "rows/s" not in line and "/s" in line
