@@ -12,7 +12,7 @@ Every import is checked, lazy ones inside functions included:
 - the batch API (``api``) knows no Dagster objects (``defs``) and no CLI;
 - ``defs`` knows no gateway and no CLI; nothing but ``cli`` itself imports the CLI;
 - ``alerts`` imports nothing but the standard library and ``config``;
-- ``config`` imports nothing but the standard library.
+- ``config`` and ``sqlite_wal`` import nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -129,6 +129,11 @@ def test_dagster_objects_know_no_gateway_or_cli() -> None:
 def test_only_the_cli_imports_the_cli() -> None:
     users = [m for m, imported in MODULES.items() if not within(m, "cli")]
     assert [m for m in users if any(i.startswith(f"{NAME}.cli") for i in MODULES[m])] == []
+
+
+def test_sqlite_wal_is_standard_library_only() -> None:
+    imported = {i.split(".")[0] for i in MODULES[f"{NAME}.sqlite_wal"]}
+    assert imported <= {"__future__", "sqlite3", "time", "collections"}
 
 
 def test_config_is_standard_library_only() -> None:

@@ -63,6 +63,7 @@ from aerofs_pipelines.lake.pyiceberg_compat import (
     data_file_from_footer,
     iceberg_schema,
 )
+from aerofs_pipelines.sqlite_wal import enable_wal
 
 __all__ = [
     "BATCH_COLUMN",
@@ -212,24 +213,16 @@ OPEN_ATTEMPTS = 6
 """Processes starting together race to create the catalog's tables: retry the loser."""
 
 
-def _use_wal(path: str, attempts: int = 100) -> None:
+def _use_wal(path: str) -> None:
     """Put a SQLite catalog in WAL mode (it stays so: once per file).
 
     A commit then syncs its log once, where the rollback journal synced several times:
     16 ms of every batch's commit became 4 ms on the development machine, the largest
     fixed cost of a commit (docs/capacity.md); readers no longer wait for writers either.
-    Dagster's own SQLite storages do the same. Processes opening a new file together race
-    for the switch, and SQLite reports that at once instead of waiting: retry a while.
+    Dagster's own SQLite storages do the same.
     """
-    for attempt in range(attempts):
-        try:
-            with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        enable_wal(conn.execute)
 
 
 @functools.cache

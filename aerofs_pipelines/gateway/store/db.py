@@ -10,8 +10,6 @@ lock; SQLite's write lock). ``make_engine(url)`` sets SQLite up for several proc
 from __future__ import annotations
 
 import importlib.util
-import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
+
+from aerofs_pipelines.sqlite_wal import enable_wal
 
 
 class SchemaTooNew(ValueError):
@@ -176,7 +176,7 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # SQLAlchemy's recipe: we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout=30000")
-        _enable_wal(cur)
+        enable_wal(cur.execute)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -186,20 +186,6 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
-
-
-def _enable_wal(cur: Any, attempts: int = 100) -> None:
-    """Switch a SQLite database to WAL. Several processes opening a new database at once
-    race for the switch, and SQLite reports SQLITE_BUSY at once rather than waiting for
-    its busy handler; retry for a while."""
-    for attempt in range(attempts):
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
 
 
 @contextmanager
