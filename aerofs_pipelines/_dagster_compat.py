@@ -9,10 +9,12 @@ starts with that test file.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.events import RunFailureReason
 from dagster._core.execution.backfill import (
     BULK_ACTION_TERMINAL_STATUSES,
@@ -20,6 +22,7 @@ from dagster._core.execution.backfill import (
     PartitionBackfill,
 )
 from dagster._core.execution.retries import auto_reexecution_should_retry_run
+from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
@@ -49,6 +52,7 @@ __all__ = [
     "ConfigurableClass",
     "ConfigurableClassData",
     "DagsterStorage",
+    "InstigatorTicks",
     "LocalComputeLogManager",
     "PermissionResult",
     "Permissions",
@@ -60,6 +64,8 @@ __all__ = [
     "backfill_ids_tagged",
     "backfill_run_request",
     "escape_partition_path",
+    "failing_freshness",
+    "instigator_ticks",
     "load_target",
     "run_retry_number",
     "run_will_retry",
@@ -213,3 +219,61 @@ def run_retry_number(run: dg.DagsterRun) -> int:
         return int(run.tags.get(RETRY_NUMBER_TAG, "0"))
     except ValueError:
         return 0
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def failing_freshness(
+    instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]
+) -> dict[dg.AssetKey, float]:
+    """The assets among ``keys`` whose freshness policy the freshness daemon now finds
+    failing (``FreshnessState.FAIL``), each with when it started to (epoch seconds)."""
+    records = instance.get_freshness_state_records(list(keys))
+    return {
+        key: record.updated_at.timestamp()
+        for key, record in records.items()
+        if record.freshness_state == FreshnessState.FAIL
+    }
+
+
+@dataclass(frozen=True)
+class InstigatorTicks:
+    """A running sensor's or schedule's ticks since some time, oldest first."""
+
+    name: str
+    kind: str
+    """``sensor`` or ``schedule``."""
+    location: str
+    ticks: tuple[tuple[int, float, str | None], ...]
+    """``(tick id, timestamp, error)`` per tick; ``error`` (its root cause's first line)
+    only for a failed tick."""
+
+
+def instigator_ticks(instance: dg.DagsterInstance, after: float) -> list[InstigatorTicks]:
+    """Every running sensor's and schedule's ticks after ``after`` (epoch seconds), with
+    the failed ones' errors: what a tick-failure alert reads."""
+    found = []
+    for state in instance.all_instigator_state():  # a stopped one has no new ticks
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after)
+        rows = []
+        for tick in sorted(ticks, key=lambda t: t.timestamp):
+            if tick.status == TickStatus.STARTED:
+                continue  # in progress: judged when it ends
+            error = None
+            if tick.status == TickStatus.FAILURE:
+                cause = tick.error
+                while cause is not None and cause.cause is not None:
+                    cause = cause.cause  # the user's error, under Dagster's wrappers
+                message = cause.message if cause is not None else ""
+                error = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
+            rows.append((tick.tick_id, tick.timestamp, error))
+        found.append(
+            InstigatorTicks(
+                name=state.instigator_name,
+                kind=state.instigator_type.value.lower(),
+                location=state.origin.repository_origin.code_location_origin.location_name,
+                ticks=tuple(rows),
+            )
+        )
+    return found

@@ -198,3 +198,36 @@ def test_shim_run_will_retry(tmp_path: Path) -> None:
     retried = dg.DagsterRun(job_name="failing", tags={"dagster/retry_number": "2"})
     assert compat.run_retry_number(retried) == 2, "shim run_retry_number"
     assert compat.run_retry_number(dg.DagsterRun(job_name="failing")) == 0
+
+
+def test_shim_failing_freshness(tmp_path: Path) -> None:
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    key, other = dg.AssetKey(["lake", "a"]), dg.AssetKey(["lake", "b"])
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        assert compat.failing_freshness(instance, [key, other]) == {}
+        for asset, state, at in (
+            (key, "FAIL", 1000.0),
+            (other, "FAIL", 1000.0),
+            (other, "PASS", 1001.0),
+        ):
+            instance._report_runless_asset_event(  # as Dagster's freshness daemon reports
+                FreshnessStateChange(
+                    key=asset,
+                    new_state=FreshnessState(state),
+                    previous_state=FreshnessState.UNKNOWN,
+                    state_change_timestamp=at,
+                )
+            )
+        failing = compat.failing_freshness(instance, [key, other])
+        assert list(failing) == [key], "shim failing_freshness: the latest state of each asset"
+        assert failing[key] > 0
+
+
+def test_shim_instigator_ticks(tmp_path: Path) -> None:
+    """Covered end to end by tests/defs/test_alerts.py (real sensor daemon ticks); here
+    only that a fresh instance has no ticks and the shim's fields exist."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        assert compat.instigator_ticks(instance, after=0.0) == []
+    fields = set(compat.InstigatorTicks.__dataclass_fields__)
+    assert fields == {"name", "kind", "location", "ticks"}, "shim instigator_ticks"

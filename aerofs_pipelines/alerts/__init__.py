@@ -1,6 +1,7 @@
 """Alerts: telling someone when a batch fails, without anyone watching the UI.
 
-Plain Python, no Dagster (``defs/alerts.py`` turns Dagster's events into alerts): what an
+Plain Python, no Dagster (``defs/alerts.py`` turns Dagster's events into alerts: failed
+runs, quarantined files, datasets gone quiet, failing sensors and schedules): what an
 alert says and how each destination renders it (:mod:`.message`), sending it to a webhook
 or over SMTP (:mod:`.delivery`), and the outbox that retries with backoff and remembers
 what was sent, so an event is told once (:mod:`.outbox`).
@@ -14,7 +15,13 @@ from aerofs_pipelines.alerts.delivery import (
     deliver,
     destinations_from_config,
 )
-from aerofs_pipelines.alerts.message import Alert, run_failed
+from aerofs_pipelines.alerts.message import (
+    Alert,
+    dataset_stale,
+    files_quarantined,
+    run_failed,
+    tick_failed,
+)
 from aerofs_pipelines.alerts.outbox import Outbox, Pending
 
 __all__ = [
@@ -25,7 +32,10 @@ __all__ = [
     "Outbox",
     "Pending",
     "Webhook",
+    "dataset_stale",
     "deliver",
     "destinations_from_config",
+    "files_quarantined",
     "run_failed",
+    "tick_failed",
 ]

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, cast
 
@@ -30,6 +31,7 @@ __all__ = [
     "Registry",
     "dataset_name_from_stem",
     "load_registry",
+    "parse_duration",
     "parse_registry",
     "registry_type",
 ]
@@ -109,6 +111,9 @@ class DatasetSpec:
     on_schema_change: SchemaChange = "evolve"
     """A batch bringing new columns: ``evolve`` adds them to the dataset's table,
     ``freeze`` fails the batch (``lake.iceberg.commit_batch``)."""
+    expected_every: timedelta | None = None
+    """How often a batch with files of the dataset is expected: longer without one makes
+    ``lake/<dataset>`` fail its freshness policy (and alerts, ``defs/alerts.py``)."""
 
     def matches(self, file_name: str) -> str | None:
         """The first pattern matching ``file_name`` (a path inside the batch), or None."""
@@ -234,6 +239,7 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
         "strict",
         "dialect",
         "on_schema_change",
+        "expected_every",
     }
     if unknown:
         raise RegistryError(f"datasets.{name}: unknown keys {sorted(unknown)}")
@@ -251,7 +257,33 @@ def _dataset(name: str, raw: Any) -> DatasetSpec:
         strict=bool(raw.get("strict", True)),
         dialect=_dialect(name, raw.get("dialect")),
         on_schema_change=cast(SchemaChange, on_change),
+        expected_every=_expected_every(name, raw.get("expected_every")),
     )
+
+
+MIN_EXPECTED_EVERY = timedelta(minutes=1)
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``1d``, ``2w`` → a positive timedelta (ValueError else)."""
+    match = _DURATION.match(text)
+    if match is None or int(match[1]) == 0:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 12h, 1d or 1w")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def _expected_every(dataset: str, raw: Any) -> timedelta | None:
+    if raw is None:
+        return None
+    try:
+        every = parse_duration(str(raw))
+    except ValueError as exc:
+        raise RegistryError(f"datasets.{dataset}.expected_every: {exc}") from None
+    if every < MIN_EXPECTED_EVERY:  # Dagster's freshness policies refuse less
+        raise RegistryError(f"datasets.{dataset}.expected_every: {raw!r} is under a minute")
+    return every
 
 
 def _dialect(dataset: str, raw: Any) -> dict[str, Any]:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from aerofs_pipelines.alerts.message import MAX_LINE, MAX_REASON, Alert, one_line, run_failed
+from datetime import timedelta
+
+import pytest
+
+from aerofs_pipelines.alerts.message import (
+    MAX_LINE,
+    MAX_REASON,
+    Alert,
+    dataset_stale,
+    describe_every,
+    files_quarantined,
+    one_line,
+    run_failed,
+    tick_failed,
+)
 
 
 def failed(**overrides: object) -> Alert:
@@ -77,3 +91,83 @@ def test_the_email() -> None:
     body = msg.get_content()
     assert alert.summary in body and alert.link in body
     assert "dataset: orders" in body
+
+
+def test_files_quarantined_counts_and_gives_the_first_reason() -> None:
+    alert = files_quarantined(
+        run_id="r-9",
+        batch="b-1",
+        quarantined=[
+            ("blob.csv", "blob", "blob.csv: binary content (NUL bytes)"),
+            ("x.csv", "blob", "unreadable"),
+        ],
+        files=7,
+        occurred_at=1.0,
+        public_url=None,
+    )
+    assert (alert.key, alert.kind, alert.batch, alert.dataset) == (
+        "files-quarantined:r-9:b-1",
+        "files_quarantined",
+        "b-1",
+        "blob",
+    )
+    assert alert.summary == (
+        "batch b-1 (blob): 2 of 7 file(s) quarantined — blob.csv: binary content (NUL bytes)"
+        " (and 1 more)"
+    )
+    assert alert.link == "/runs/r-9"
+    two = files_quarantined(
+        run_id="r-9",
+        batch="b-1",
+        quarantined=[("a.csv", "a", "bad header"), ("b.csv", "b", "x")],
+        files=2,
+        occurred_at=1.0,
+        public_url=None,
+    )
+    assert two.dataset is None and "— a.csv: bad header (and 1 more)" in two.summary
+
+
+def test_dataset_stale_names_the_dataset_and_its_last_batch() -> None:
+    alert = dataset_stale(
+        dataset="orders",
+        every=timedelta(days=1),
+        since=1_796_000_000.0,
+        last_batch="b-12",
+        last_at=1_795_900_000.0,
+        public_url="https://aerofs.example.com",
+    )
+    assert alert.key == "dataset-stale:orders:1796000000.000"
+    assert alert.summary == (
+        "dataset orders received no batch in 1d (last: batch b-12, 2026-11-28 21:06 UTC)"
+    )
+    assert alert.link == "https://aerofs.example.com/assets/lake/orders"
+    assert alert.run_id is None and "link:    https://" in str(alert.email("a@b", ["c@d"]))
+
+
+def test_tick_failed_links_to_the_sensor_or_schedule() -> None:
+    alert = tick_failed(
+        kind="schedule",
+        name="lake_maintenance",
+        location="aerofs_pipelines",
+        tick_id=42,
+        error="OSError: no space (password=hunter2)",
+        occurred_at=1.0,
+        public_url=None,
+    )
+    assert alert.key == "tick-failed:aerofs_pipelines:lake_maintenance:42"
+    assert alert.summary == "schedule lake_maintenance failed — OSError: no space (password=***"
+    assert alert.link == "/locations/aerofs_pipelines/schedules/lake_maintenance"
+
+
+@pytest.mark.parametrize(
+    ("every", "text"),
+    [
+        (timedelta(weeks=2), "2w"),
+        (timedelta(days=1), "1d"),
+        (timedelta(hours=36), "36h"),
+        (timedelta(minutes=90), "90m"),
+        (timedelta(seconds=61), "61s"),
+    ],
+)
+def test_describe_every_in_the_registry_notation(every: timedelta, text: str) -> None:
+    assert describe_every(every) == text

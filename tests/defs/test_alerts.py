@@ -7,21 +7,33 @@ from their stored cursors; time is driven through the sensors' clock, never slep
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.freshness import FreshnessDaemon
+from dagster._daemon.sensor import execute_sensor_iteration
 
 from aerofs_pipelines.defs.alerts import (
     DELIVERY_SENSOR,
     FAILURE_SENSOR,
+    QUARANTINE_SENSOR,
+    STALE_SENSOR,
+    TICK_SENSOR,
     build_alert_sensors,
     default_status,
 )
 from aerofs_pipelines.defs.jobs import PIPELINE_TAGS
+from aerofs_pipelines.defs.resources import DatasetRegistry
 from aerofs_pipelines.defs.sensors import BATCH_TAG
 from tests.support.pipeline import BAD_ORDERS, env_resources, product_defs, run_batches
 from tests.support.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
@@ -54,6 +66,33 @@ def housekeeping() -> None:
     convert()
 
 
+# ---------------------------------------------- a code location for the real daemons
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FLAKY_FLAG = "AEROFS_TEST_FLAKY_SENSOR_FLAG"
+"""A file whose existence makes ``flaky_landing`` fail (set before the workspace loads)."""
+batches = dg.DynamicPartitionsDefinition(name="batches")
+
+
+@dg.asset(
+    key=["lake", "events"],
+    partitions_def=batches,
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=1)),
+)
+def events_table() -> None:
+    """Stands for ``lake/events`` of a registry with ``expected_every: 1m``."""
+
+
+@dg.sensor(minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING)
+def flaky_landing() -> dg.SkipReason:
+    if Path(os.environ[FLAKY_FLAG]).exists():
+        raise ConnectionError("s3://landing unreachable (secret=hunter2)")
+    return dg.SkipReason("nothing landed")
+
+
+defs = dg.Definitions(assets=[events_table], sensors=[flaky_landing])
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -66,31 +105,61 @@ class Clock:
 
 
 class Daemon:
-    """Ticks the two alert sensors as the sensor daemon does: from the stored cursor."""
+    """Ticks the alert sensors as the sensor daemon does: from their stored cursors."""
 
-    def __init__(self, instance: dg.DagsterInstance) -> None:
+    def __init__(
+        self, instance: dg.DagsterInstance, resources: dict[str, Any] | None = None
+    ) -> None:
         self.instance = instance
+        self.resources = resources or {}
         self.clock = Clock()
-        self.failure, self.delivery = build_alert_sensors(
-            clock=self.clock, status=dg.DefaultSensorStatus.RUNNING
-        )
-        self.cursor: str | None = None
-        self.failure_tick()  # the first tick only starts after the latest failure
+        self.sensors = build_alert_sensors(clock=self.clock, status=dg.DefaultSensorStatus.RUNNING)
+        self.failure, self.delivery = self.sensors.failure, self.sensors.delivery
+        self.cursors: dict[str, str | None] = {}
+        for sensor in (self.sensors.failure, self.sensors.quarantine):
+            self.tick(sensor)  # a run-status sensor's first tick starts after the latest run
 
-    def failure_tick(self, cursor: str | None = None) -> SensorExecutionData:
-        context = dg.build_sensor_context(instance=self.instance, cursor=cursor or self.cursor)
-        data = self.failure.evaluate_tick(context)
+    def tick(self, sensor: dg.SensorDefinition, cursor: str | None = None) -> SensorExecutionData:
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=cursor or self.cursors.get(sensor.name),
+            resources=self.resources,
+        )
+        data = sensor.evaluate_tick(context)
         for reaction in data.dagster_run_reactions or []:
             assert reaction.error is None, reaction.error
         if data.cursor is not None and cursor is None:
-            self.cursor = data.cursor
+            self.cursors[sensor.name] = data.cursor
         return data
+
+    @property
+    def cursor(self) -> str | None:
+        return self.cursors.get(self.failure.name)
+
+    def failure_tick(self, cursor: str | None = None) -> SensorExecutionData:
+        return self.tick(self.failure, cursor)
 
     def delivery_tick(self, seconds_later: float = 0) -> str | None:
         self.clock.now += seconds_later
         data = self.delivery.evaluate_tick(dg.build_sensor_context(instance=self.instance))
         assert not data.run_requests
         return data.skip_message
+
+
+@pytest.fixture
+def workspace(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """This module's ``defs`` as the daemons load a code location."""
+    monkeypatch.setenv(FLAKY_FLAG, str(tmp_path / "fail"))
+    target = ModuleTarget(
+        module_name=__name__,
+        attribute="defs",
+        working_directory=str(REPO_ROOT),
+        location_name="alerts_test",
+    )
+    with create_test_daemon_workspace_context(target, instance) as context:
+        yield context
 
 
 @pytest.fixture
@@ -253,7 +322,8 @@ def test_on_by_default_where_a_destination_is_set(alert_env: pytest.MonkeyPatch)
     alert_env.setenv("AEROFS_ALERT_WEBHOOK_URL", "https://hooks.example.com/x")
     assert default_status() == dg.DefaultSensorStatus.RUNNING
     repo = product_defs().get_repository_def()
-    assert repo.has_sensor_def(FAILURE_SENSOR) and repo.has_sensor_def(DELIVERY_SENSOR)
+    for name in (FAILURE_SENSOR, QUARANTINE_SENSOR, STALE_SENSOR, TICK_SENSOR, DELIVERY_SENSOR):
+        assert repo.has_sensor_def(name)  # each built with default_status() at load
 
 
 def test_a_destination_down_is_tried_once_a_tick_not_flooded(
@@ -273,3 +343,127 @@ def test_a_destination_down_is_tried_once_a_tick_not_flooded(
         daemon.delivery_tick(15)
     keys = sorted(r.headers["x-aerofs-alert-key"] for r in hook.delivered())
     assert keys == sorted(f"run-failed:{r.run_id}" for r in runs)
+
+
+def test_a_failed_run_of_a_schedule_is_told(
+    instance: dg.DagsterInstance, hook: HttpReceiver
+) -> None:
+    daemon = Daemon(instance)
+    run = housekeeping.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"dagster/schedule_name": "lake_maintenance"}
+    )
+    daemon.failure_tick()
+    (request,) = hook.requests
+    assert text_of(request).startswith(
+        "[AeroFS] a run of schedule lake_maintenance failed: step convert — OSError: disk full"
+    )
+    assert request.json()["alert"]["link"] == f"{PUBLIC}/runs/{run.run_id}"
+
+
+def test_a_batch_processed_with_quarantined_files_is_summarised_once(
+    instance: dg.DagsterInstance,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hook: HttpReceiver,
+) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    resources = env_resources(monkeypatch, str(landing), str(lake))
+    daemon = Daemon(instance, {"lake": resources["lake"]})
+    batch = landing / "q-1"
+    batch.mkdir(parents=True)
+    (batch / "notes.txt").write_text("all good here\n")
+    (batch / "blob.csv").write_bytes(b"\x00\x01\x02binary\x00" * 100)
+    (batch / "_SUCCESS").write_bytes(b"")
+    good = landing / "g-1"
+    good.mkdir()
+    (good / "notes.txt").write_text("nothing wrong\n")
+    (good / "_SUCCESS").write_bytes(b"")
+    assert run_batches(instance, resources, ["q-1"]).success  # quarantine fails no run
+    assert run_batches(instance, resources, ["g-1"]).success
+
+    daemon.tick(daemon.sensors.quarantine)
+    (request,) = hook.requests
+    alert = request.json()["alert"]
+    assert (alert["kind"], alert["batch"], alert["dataset"]) == ("files_quarantined", "q-1", "blob")
+    assert alert["summary"].startswith("batch q-1 (blob): 1 of 3 file(s) quarantined — blob.csv")
+    assert "binary" in alert["summary"]
+    daemon.tick(daemon.sensors.quarantine)
+    daemon.delivery_tick(3600)
+    assert len(hook.requests) == 1
+
+
+def test_a_dataset_past_expected_every_is_told_once(
+    instance: dg.DagsterInstance, workspace: Any, tmp_path: Path, hook: HttpReceiver
+) -> None:
+    registry = tmp_path / "datasets.yaml"
+    registry.write_text(
+        "datasets:\n  events:\n    patterns: [events*.csv]\n    expected_every: 1m\n"
+    )
+    daemon = Daemon(instance, {"registry": DatasetRegistry(path=str(registry))})
+    freshness = FreshnessDaemon()
+
+    def evaluate_freshness(seconds_later: float) -> None:
+        """One iteration of Dagster's freshness daemon, ``seconds_later`` from now."""
+        with freeze_time(time.time() + seconds_later):
+            list(freshness.run_iteration(workspace))
+
+    instance.add_dynamic_partitions("batches", ["e-1", "e-2"])
+    dg.materialize([events_table], instance=instance, partition_key="e-1")
+    evaluate_freshness(30)  # fresh
+    daemon.tick(daemon.sensors.stale)
+    assert hook.requests == []
+
+    for _ in range(3):  # failing from 61 s on: one message
+        evaluate_freshness(61)
+        daemon.tick(daemon.sensors.stale)
+    daemon.delivery_tick(3600)
+    (request,) = hook.requests
+    alert = request.json()["alert"]
+    assert (alert["kind"], alert["dataset"], alert["batch"]) == ("dataset_stale", "events", "e-1")
+    assert alert["summary"].startswith("dataset events received no batch in 1m (last: batch e-1, ")
+    assert alert["link"] == f"{PUBLIC}/assets/lake/events"
+
+    # a new batch makes it fresh; going quiet again is a new message
+    dg.materialize([events_table], instance=instance, partition_key="e-2")
+    evaluate_freshness(0)
+    daemon.tick(daemon.sensors.stale)
+    assert len(hook.requests) == 1
+    evaluate_freshness(61)
+    daemon.tick(daemon.sensors.stale)
+    daemon.tick(daemon.sensors.stale)
+    assert len(hook.requests) == 2
+    assert "(last: batch e-2, " in text_of(hook.requests[-1])
+
+
+def test_a_failing_sensor_is_told_once_per_run_of_failures(
+    instance: dg.DagsterInstance, workspace: Any, tmp_path: Path, hook: HttpReceiver
+) -> None:
+    daemon = Daemon(instance)
+    logger = logging.getLogger("test_alerts")
+    flag = tmp_path / "fail"
+
+    def sensor_daemon_iteration() -> None:  # the flaky sensor ticks at most once a second
+        time.sleep(1.05)
+        list(execute_sensor_iteration(workspace, logger, None, None))
+
+    sensor_daemon_iteration()  # a good tick
+    flag.touch()
+    for _ in range(3):  # three failed ticks: one message
+        sensor_daemon_iteration()
+        daemon.tick(daemon.sensors.ticks)
+    (request,) = hook.requests
+    alert = request.json()["alert"]
+    assert alert["kind"] == "tick_failed"
+    assert alert["summary"].startswith("sensor flaky_landing failed — ")
+    assert "ConnectionError: s3://landing unreachable (secret=***" in alert["summary"]
+    assert "hunter2" not in text_of(request)
+    assert alert["link"] == f"{PUBLIC}/locations/alerts_test/sensors/flaky_landing"
+
+    flag.unlink()
+    sensor_daemon_iteration()  # recovered
+    daemon.tick(daemon.sensors.ticks)
+    flag.touch()
+    sensor_daemon_iteration()  # failing again: a second message
+    daemon.tick(daemon.sensors.ticks)
+    daemon.tick(daemon.sensors.ticks)
+    assert len(hook.requests) == 2

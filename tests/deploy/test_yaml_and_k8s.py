@@ -158,16 +158,33 @@ def test_service_ingress_and_pdb_select_the_gateway() -> None:
     assert service["spec"]["selector"].items() <= labels.items()
     pdb = k8s_object("PodDisruptionBudget", "aerofs-gateway")
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    ingresses = [d for _, d in k8s_docs() if d["kind"] == "Ingress"]
-    assert len(ingresses) == 1, "the gateway's Ingress is the only entry point"
-    for rule in ingresses[0]["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            backend = path["backend"]["service"]
-            assert backend["name"] == "aerofs-gateway"
-            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    ingresses = {d["metadata"]["name"]: d for _, d in k8s_docs() if d["kind"] == "Ingress"}
+    assert set(ingresses) == {"aerofs-gateway", "aerofs-gateway-uploads"}, (
+        "the gateway's Ingresses are the only entry point"
+    )
+    for ingress in ingresses.values():
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                assert backend["name"] == "aerofs-gateway"
+                assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
     config = k8s_object("ConfigMap", "aerofs-gateway")["data"]
-    hosts = [rule["host"] for rule in ingresses[0]["spec"]["rules"]]
+    hosts = [rule["host"] for rule in ingresses["aerofs-gateway"]["spec"]["rules"]]
     assert config["AEROFS_ALLOWED_ORIGINS"] in [f"https://{h}" for h in hosts]
+    # uploads stream through, up to the gateway's own cap; everything else stays small
+    uploads = ingresses["aerofs-gateway-uploads"]
+    (path,) = [p for r in uploads["spec"]["rules"] for p in r["http"]["paths"]]
+    assert path["path"] == "/api/batches/"
+    notes = uploads["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    size = notes["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert int(size.rstrip("g")) * 1024**3 == int(config["AEROFS_MAX_UPLOAD_BYTES"])
+    assert (
+        ingresses["aerofs-gateway"]["metadata"]["annotations"][
+            "nginx.ingress.kubernetes.io/proxy-body-size"
+        ]
+        == "2m"
+    )
 
 
 def test_chart_webserver_is_not_exposed() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,32 @@ def test_on_schema_change_is_evolve_unless_frozen() -> None:
     assert frozen.datasets[0].on_schema_change == "freeze"
     with pytest.raises(ValueError, match=r"datasets\.d\.on_schema_change: 'rewrite' is not one of"):
         parse_registry(base + "    on_schema_change: rewrite\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "every"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("12h", timedelta(hours=12)),
+        ("1d", timedelta(days=1)),
+        (" 2 w ", timedelta(weeks=2)),
+    ],
+)
+def test_expected_every_is_a_duration(text: str, every: timedelta) -> None:
+    base = "datasets:\n  d:\n    patterns: [d.csv]\n"
+    assert parse_registry(base).datasets[0].expected_every is None
+    (spec,) = parse_registry(base + f"    expected_every: '{text}'\n").datasets
+    assert spec.expected_every == every
+
+
+@pytest.mark.parametrize("text", ["0h", "1", "1y", "-1d", "daily", "1.5h"])
+def test_expected_every_refuses_what_is_not_a_duration(text: str) -> None:
+    base = "datasets:\n  d:\n    patterns: [d.csv]\n"
+    with pytest.raises(ValueError, match=r"datasets\.d\.expected_every: .* is not a duration"):
+        parse_registry(base + f"    expected_every: '{text}'\n")
+    with pytest.raises(ValueError, match=r"datasets\.d\.expected_every: '59s' is under a minute"):
+        parse_registry(base + "    expected_every: 59s\n")
 
 
 def test_a_dataset_may_declare_no_columns() -> None:
