@@ -204,10 +204,11 @@ def csv_to_parquet(
     The schema is inferred from a sample unless ``schema`` is given (a ``pyarrow.Schema``
     or a mapping of column name to type). A file must have exactly the schema's columns,
     in its order, unless ``other_columns="infer"``: the schema then types the columns it
-    names wherever they stand, the file's other columns are inferred, and only a column
-    of the schema that the file lacks is an error. Empty cells are nulls. An empty file, or one
-    with only a header, is an empty table. With ``on_error="quarantine"`` every row that
-    does not parse is left out of ``dst`` and written with its line number and reason to
+    names wherever they stand, the file's other columns are inferred, a nullable column
+    of the schema that the file lacks is left out, and a non-nullable one is an error.
+    Empty cells are nulls. An empty file, or one with only a header, is an empty table.
+    With ``on_error="quarantine"`` every row that does not parse is left out of ``dst``
+    and written with its line number and reason to
     ``rejects`` (CSV, or Parquet when the name ends in ``.parquet``). ``dst`` (and
     ``rejects``) appear atomically: a reader never sees a half-written file.
     ``progress(bytes_read, rows)`` is called a few times a second when given.

@@ -148,8 +148,8 @@ class SchemaFrozen(LakeTableError):
         self.columns = tuple(columns)
         super().__init__(
             f"{table}: this batch brings new columns {', '.join(map(repr, columns))} and "
-            "the dataset's schema is frozen (on_schema_change: freeze); add them to the "
-            "registry or set on_schema_change: evolve"
+            "the dataset's schema is frozen (on_schema_change: freeze); set "
+            "on_schema_change: evolve in the registry to let the table take them"
         )
 
 

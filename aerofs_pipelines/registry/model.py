@@ -56,6 +56,8 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 _REFUSED_TYPES = {
     "timestamp[ns]": "the lake's Iceberg tables hold timestamps to the microsecond: use "
     "timestamp[us]",
+    "uint64": "the lake's Iceberg tables have no unsigned 64-bit integer: use int64 (up "
+    "to 9223372036854775807) or string",
 }
 """Arrow types the parser has but a dataset's lake table could not hold."""
 

@@ -79,7 +79,8 @@ def dataset_pandera_schema(spec: DatasetSpec) -> Any:
             nullable=c.nullable,
             unique=c.unique,
             description=c.description,
-            required=True,
+            # strict: false takes files without a nullable declared column (read null)
+            required=spec.strict or not c.nullable,
         )
         for c in spec.columns
     }

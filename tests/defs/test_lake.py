@@ -297,9 +297,14 @@ def test_a_lenient_dataset_keeps_undeclared_columns_and_its_table_gains_them(
         {"amount": 1.0, "id": 1, "batch_id": "l1", "channel": None},
         {"amount": 2.5, "id": 2, "batch_id": "l2", "channel": "web"},
     ]
-    # a file without a declared column is quarantined, named, and nothing is committed
+    # a file without a nullable declared column is taken: its rows read null there
     land(landing, "l3", {"orders.csv": "id,channel\n3,web\n"})
     assert run(instance, resources, tmp_path, "l3", text=text).success
-    md = materialization_metadata(instance, "lake/orders", "l3")
+    rows = iceberg.open_catalog().load_table("aerofs.orders").scan().to_arrow().to_pylist()
+    assert {"amount": None, "id": 3, "batch_id": "l3", "channel": "web"} in rows
+    # one without a non-nullable declared column is quarantined, named; nothing committed
+    land(landing, "l4", {"orders.csv": "amount,channel\n4.5,web\n"})
+    assert run(instance, resources, tmp_path, "l4", text=text).success
+    md = materialization_metadata(instance, "lake/orders", "l4")
     assert md["quarantined_files"] == 1 and "was quarantined" in md["note"]
-    assert 'lacks the schema\'s columns ["amount"]' in md["quarantined"]
+    assert 'lacks the schema\'s non-nullable columns ["id"]' in md["quarantined"]

@@ -569,11 +569,16 @@ def test_a_schema_may_type_columns_by_name_and_leave_the_others_inferred(
     assert table.schema.metadata is None or b"aerofs.schema.by_name" not in table.schema.metadata
     streamed = read_csv(src, schema=schema, other_columns="infer").read_all()
     assert_tables_equal(streamed, table, "read_csv by name")
-    # a declared column the file lacks is named
-    with pytest.raises(ValueError, match=r'the file lacks the schema.s columns \["unit"\]'):
-        csv_to_parquet(
-            src, tmp_path / "x.parquet", schema={"unit": "string"}, other_columns="infer"
-        )
+    # a nullable declared column the file lacks is left out; a non-nullable one is named
+    stats, _ = convert(
+        src, tmp_path / "n.parquet", schema={"unit": "string"}, other_columns="infer"
+    )
+    assert "unit" not in stats["schema"]
+    required = pa.schema([pa.field("unit", pa.string(), nullable=False)])
+    with pytest.raises(
+        ValueError, match=r'the file lacks the schema.s non-nullable columns \["unit"\]'
+    ):
+        csv_to_parquet(src, tmp_path / "x.parquet", schema=required, other_columns="infer")
     with pytest.raises(ValueError, match="other_columns must be"):
         csv_to_parquet(src, tmp_path / "x.parquet", schema=schema, other_columns="keep")  # type: ignore[arg-type]
 

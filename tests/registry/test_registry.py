@@ -138,3 +138,10 @@ def test_types_a_lake_table_cannot_hold_are_refused_with_the_alternative() -> No
         parse_registry(
             "datasets:\n  d:\n    patterns: [d.csv]\n    columns: {t: 'timestamp[ns]'}\n"
         )
+    # values past 2**63 - 1 could be parsed, but no Iceberg type holds them
+    with pytest.raises(ValueError, match=r"'uint64'.*no unsigned 64-bit integer: use int64"):
+        parse_registry("datasets:\n  d:\n    patterns: [d.csv]\n    columns: {n: uint64}\n")
+    (spec,) = parse_registry(
+        "datasets:\n  d:\n    patterns: [d.csv]\n    columns: {n: uint32}\n"
+    ).datasets
+    assert spec.columns[0].type == "uint32"

@@ -179,13 +179,14 @@ fn check_types<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Result<()> {
 pub const BY_NAME: &str = "aerofs.schema.by_name";
 
 /// The file's columns in header order, typed by `given` where it names them, else as
-/// inferred; an error names the columns of `given` the file lacks.
+/// inferred. A nullable column of `given` the file lacks is left out (its readers see
+/// null); an error names the non-nullable ones it lacks.
 fn by_name(src: &Path, given: &Schema, inferred: &Schema) -> Result<SchemaRef> {
     let missing: Vec<&str> = given
         .fields()
         .iter()
+        .filter(|f| !f.is_nullable() && inferred.field_with_name(f.name()).is_err())
         .map(|f| f.name().as_str())
-        .filter(|name| inferred.field_with_name(name).is_err())
         .collect();
     if !missing.is_empty() {
         let names: Vec<&str> = inferred
@@ -196,7 +197,10 @@ fn by_name(src: &Path, given: &Schema, inferred: &Schema) -> Result<SchemaRef> {
         return Err(KernelError::format(
             src,
             None,
-            format!("the file lacks the schema's columns {missing:?} (its columns: {names:?})"),
+            format!(
+                "the file lacks the schema's non-nullable columns {missing:?} (its columns: \
+                 {names:?})"
+            ),
         ));
     }
     let fields: Vec<Field> = inferred
