@@ -12,7 +12,8 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :class:`CountMergingAppend`: the fast append, merging manifests by their count of files;
 - :func:`data_file_from_footer`: a data file's entry from a footer already read;
 - :func:`iceberg_schema`: an Arrow schema in Iceberg's types;
-- :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first.
+- :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first;
+- :func:`manifests_of`: a snapshot's manifest list, read once per process.
 
 Each has a test in ``tests/lake/test_pyiceberg_compat.py`` comparing it with pyiceberg's
 own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
@@ -20,13 +21,16 @@ own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyiceberg import manifest as _manifest_module
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
@@ -40,6 +44,7 @@ from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestFi
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import Compressor
 from pyiceberg.table import CommitTableResponse, StagedTable, Table, Transaction
+from pyiceberg.table import snapshots as _snapshots_module
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata, TableMetadataCommonFields
 from pyiceberg.table.snapshots import Operation, Snapshot
@@ -65,6 +70,7 @@ __all__ = [
     "MemoTransaction",
     "data_file_from_footer",
     "iceberg_schema",
+    "manifests_of",
     "snapshot_by_id",
     "updated_metadata",
 ]
@@ -89,6 +95,40 @@ def snapshot_by_id(self: TableMetadataCommonFields, snapshot_id: int) -> Snapsho
 
 
 TableMetadataCommonFields.snapshot_by_id = snapshot_by_id  # type: ignore[method-assign]
+
+
+MANIFEST_LISTS_KEPT = 64
+"""Manifest lists whose manifests a process keeps (:func:`manifests_of`)."""
+_MANIFEST_LISTS: OrderedDict[str, tuple[ManifestFile, ...]] = OrderedDict()
+_MANIFEST_LISTS_LOCK = threading.Lock()  # pyiceberg reads lists from its worker threads
+_read_manifest_list = _manifest_module._manifests
+
+
+def manifests_of(io: FileIO, manifest_list: str) -> tuple[ManifestFile, ...]:
+    """pyiceberg's ``manifest._manifests`` (what ``Snapshot.manifests`` reads), each
+    manifest list read once per process.
+
+    pyiceberg reads the list again on every call (its cache keeps the manifests, not the
+    lists), and a commit read the current snapshot's twice: to look for the batch's
+    earlier files, and to list the existing manifests in the new snapshot; each read
+    resolves an Avro schema in Python. A manifest list is never rewritten (its name holds
+    the snapshot id and a commit's uuid), so its manifests are kept by path, the newest
+    lists read. Installed on import.
+    """
+    with _MANIFEST_LISTS_LOCK:
+        known = _MANIFEST_LISTS.get(manifest_list)
+        if known is not None:
+            _MANIFEST_LISTS.move_to_end(manifest_list)
+            return known
+    known = _read_manifest_list(io, manifest_list)
+    with _MANIFEST_LISTS_LOCK:
+        _MANIFEST_LISTS[manifest_list] = known
+        while len(_MANIFEST_LISTS) > MANIFEST_LISTS_KEPT:
+            _MANIFEST_LISTS.popitem(last=False)  # the least recently used
+    return known
+
+
+_snapshots_module._manifests = manifests_of  # type: ignore[attr-defined]
 
 
 def updated_metadata(

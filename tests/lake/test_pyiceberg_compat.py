@@ -12,7 +12,9 @@ import pyiceberg
 import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.manifest import ManifestFile, read_manifest_list
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import Transaction
 from pyiceberg.table.update import update_table_metadata
@@ -126,3 +128,28 @@ def test_count_merging_append_merges_what_it_is_told(catalog: Catalog, tmp_path:
     manifests = table.current_snapshot().manifests(table.io)  # type: ignore[union-attr]
     assert len(manifests) == 1  # every manifest merged into one
     assert table.scan().to_arrow().num_rows == 5
+
+
+def test_manifest_lists_are_read_once_and_as_pyiceberg_reads_them(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``manifests_of`` (what ``Snapshot.manifests`` reads, installed): pyiceberg's own
+    manifests of the list, field by field; the list is read once per process."""
+    commit(catalog, tmp_path, "r1", "r2", "r3")
+    table = catalog.load_table("aerofs.orders")
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    theirs = list(read_manifest_list(table.io.new_input(snapshot.manifest_list)))
+    ours = snapshot.manifests(table.io)
+    assert [m._data for m in ours] == [m._data for m in theirs] and len(ours) == 3
+    reads: list[str] = []
+    read = compat._read_manifest_list
+
+    def counted(io: FileIO, path: str) -> tuple[ManifestFile, ...]:
+        reads.append(path)
+        return read(io, path)
+
+    monkeypatch.setattr(compat, "_read_manifest_list", counted)
+    assert snapshot.manifests(table.io) == ours and reads == []  # kept
+    compat._MANIFEST_LISTS.clear()
+    assert snapshot.manifests(table.io) == ours and reads == [snapshot.manifest_list]
