@@ -159,12 +159,17 @@ def updated_metadata(
 
 SNAPSHOTS_KEPT = 100_000
 """Snapshots whose JSON a process keeps (:meth:`LakeCatalog._write_metadata`)."""
-_SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, bool], str] = {}
+_SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, int | None, bool], str] = {}
 
 
 def _snapshot_json(table: uuid.UUID, snapshot: Snapshot, exclude_none: bool) -> str:
-    """One snapshot's JSON in a metadata file (made once per process and kept)."""
-    key = (table, snapshot.snapshot_id, exclude_none)
+    """One snapshot's JSON in a metadata file (made once per process and kept).
+
+    A snapshot changes in one way only: an expiry that removes its parent copies it
+    without the parent's id (pyiceberg's ``RemoveSnapshotsUpdate``), so that id is part
+    of the key.
+    """
+    key = (table, snapshot.snapshot_id, snapshot.parent_snapshot_id, exclude_none)
     text = _SNAPSHOT_JSON.get(key)
     if text is None:
         text = snapshot.model_dump_json(exclude_none=exclude_none)

@@ -4,6 +4,7 @@ of pyiceberg these say which shim to revisit."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,7 +21,12 @@ from pyiceberg.table import Transaction
 from pyiceberg.table.update import update_table_metadata
 
 from aerofs_pipelines.lake import pyiceberg_compat as compat
-from aerofs_pipelines.lake.iceberg import BATCH_PROPERTY, commit_batch, open_catalog
+from aerofs_pipelines.lake.iceberg import (
+    BATCH_PROPERTY,
+    commit_batch,
+    expire_snapshots,
+    open_catalog,
+)
 from tests.support.lake_files import batch_file
 
 
@@ -55,6 +61,29 @@ def test_metadata_files_are_pyicebergs_own_json(catalog: Catalog, tmp_path: Path
     assert [s["summary"][BATCH_PROPERTY] for s in written["snapshots"]] == ["m1", "m2", "m3"]
     parsed = FromInputFile.table_metadata(table.io.new_input(table.metadata_location))
     assert parsed == table.metadata
+
+
+def test_metadata_files_after_an_expiry_are_pyicebergs_own_json(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """An expiry copies the oldest snapshot kept without its parent's id: the snapshot's
+    JSON kept from before (``_snapshot_json``) must not bring that id back."""
+
+    def same_as_pyicebergs() -> None:
+        table = catalog.load_table("aerofs.orders")
+        written = json.loads(Path(table.metadata_location).read_text())
+        assert written == json.loads(table.metadata.model_dump_json())
+
+    commit(catalog, tmp_path, "g1", "g2", "g3")
+    same_as_pyicebergs()
+    expired = expire_snapshots(catalog, "orders", older_than=datetime.now(UTC), keep_last=1)
+    assert expired == 2
+    same_as_pyicebergs()
+    commit(catalog, tmp_path, "g4")
+    same_as_pyicebergs()
+    snapshots = catalog.load_table("aerofs.orders").snapshots()
+    assert snapshots[0].parent_snapshot_id is None
+    assert snapshots[1].parent_snapshot_id == snapshots[0].snapshot_id
 
 
 def test_a_commit_from_a_stale_table_fails_as_pyicebergs_does(
