@@ -21,6 +21,8 @@ own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
 
 from __future__ import annotations
 
+import functools
+import operator
 import threading
 import uuid
 from collections import OrderedDict
@@ -30,6 +32,7 @@ from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import TypeAdapter
 from pyiceberg import manifest as _manifest_module
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
@@ -47,7 +50,7 @@ from pyiceberg.table import CommitTableResponse, StagedTable, Table, Transaction
 from pyiceberg.table import snapshots as _snapshots_module
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata, TableMetadataCommonFields
-from pyiceberg.table.snapshots import Operation, Snapshot
+from pyiceberg.table.snapshots import Operation, Snapshot, SnapshotLogEntry
 from pyiceberg.table.update import (
     TableRequirement,
     TableUpdate,
@@ -160,6 +163,10 @@ def updated_metadata(
 SNAPSHOTS_KEPT = 100_000
 """Snapshots whose JSON a process keeps (:meth:`LakeCatalog._write_metadata`)."""
 _SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, int | None, bool], str] = {}
+LISTS_BYTES_KEPT = 64 * 2**20
+"""JSON of the lists last written per table a process keeps, in bytes (:func:`_listed`)."""
+_LISTED: dict[tuple[uuid.UUID, str, bool], tuple[list[Any], bytes]] = {}
+_SNAPSHOT_LOG = TypeAdapter(list[SnapshotLogEntry])
 
 
 def _snapshot_json(table: uuid.UUID, snapshot: Snapshot, exclude_none: bool) -> str:
@@ -177,6 +184,41 @@ def _snapshot_json(table: uuid.UUID, snapshot: Snapshot, exclude_none: bool) -> 
             _SNAPSHOT_JSON.pop(next(iter(_SNAPSHOT_JSON)))  # the oldest made
         _SNAPSHOT_JSON[key] = text
     return text
+
+
+def _listed(
+    key: tuple[uuid.UUID, str, bool], items: list[Any], dump: Callable[[list[Any]], bytes]
+) -> bytes:
+    """The JSON of ``items`` without its brackets, ``dump`` making that of a list.
+
+    A table's lists of snapshots and of their log only grow between two commits of one
+    process (expiry aside), and they hold the same objects (the metadata models are
+    frozen; an update makes new lists of the old items): when ``items`` starts with the
+    very list last written for ``key``, only the new items are serialized.
+    """
+    known = _LISTED.pop(key, None)
+    if known is not None and len(known[0]) <= len(items):
+        old, text = known
+        if all(map(operator.is_, old, items)):  # the old list, item for item
+            new = items[len(old) :]
+            if new:
+                text = b",".join((text, dump(new))) if old else dump(new)
+        else:
+            text = dump(items)
+    else:
+        text = dump(items)
+    _LISTED[key] = (list(items), text)
+    size = sum(len(text) for _, text in _LISTED.values())
+    while size > LISTS_BYTES_KEPT and len(_LISTED) > 1:
+        size -= len(_LISTED.pop(next(iter(_LISTED)))[1])  # the table written longest ago
+    return text
+
+
+@functools.cache
+def _exclude_none() -> bool:
+    """pyiceberg's choice for each metadata file it writes, made once per process (reading
+    its configuration took 0.15 ms)."""
+    return not Config().get_bool("legacy-current-snapshot-id")
 
 
 class LakeCatalog(SqlCatalog):
@@ -250,17 +292,34 @@ class LakeCatalog(SqlCatalog):
 
         A metadata file lists every snapshot, and pydantic serializes each snapshot's
         summary in Python: at 1,000 snapshots that was a third of a commit
-        (docs/capacity.md). Snapshots never change, so each one's JSON is kept and the
-        file is the rest of the metadata with the list appended (key order is free in
-        JSON; a test reads it back equal to pyiceberg's own).
+        (docs/capacity.md). Snapshots never change, so each one's JSON is kept, and so is
+        the JSON of the lists of snapshots and of their log last written (:func:`_listed`):
+        the file is the rest of the metadata with the two lists appended (key order is
+        free in JSON; a test reads it back equal to pyiceberg's own).
         """
-        exclude_none = not Config().get_bool("legacy-current-snapshot-id")
-        head = metadata.model_dump_json(exclude_none=exclude_none, exclude={"snapshots"})
-        uuid_ = metadata.table_uuid
-        listed = ",".join(_snapshot_json(uuid_, s, exclude_none) for s in metadata.snapshots)
-        document = f'{head[:-1]},"snapshots":[{listed}]}}' if head != "{}" else head
+        exclude_none, uuid_ = _exclude_none(), metadata.table_uuid
+        head = metadata.model_dump_json(
+            exclude_none=exclude_none, exclude={"snapshots", "snapshot_log"}
+        )
+
+        def snapshots(items: list[Snapshot]) -> bytes:
+            return ",".join(_snapshot_json(uuid_, s, exclude_none) for s in items).encode()
+
+        def log(items: list[SnapshotLogEntry]) -> bytes:
+            return _SNAPSHOT_LOG.dump_json(items, by_alias=True, exclude_none=exclude_none)[1:-1]
+
+        document = b"".join(
+            (
+                head[:-1].encode(),
+                b',"snapshot-log":[',
+                _listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log),
+                b'],"snapshots":[',
+                _listed((uuid_, "snapshots", exclude_none), metadata.snapshots, snapshots),
+                b"]}",
+            )
+        )
         output = io.new_output(metadata_path)
-        data = Compressor.get_compressor(output.location).bytes_compressor()(document.encode())
+        data = Compressor.get_compressor(output.location).bytes_compressor()(document)
         with output.create(overwrite=False) as stream:
             stream.write(data)
 

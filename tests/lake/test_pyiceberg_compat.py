@@ -63,11 +63,14 @@ def test_metadata_files_are_pyicebergs_own_json(catalog: Catalog, tmp_path: Path
     assert parsed == table.metadata
 
 
-def test_metadata_files_after_an_expiry_are_pyicebergs_own_json(
+def test_metadata_files_stay_pyicebergs_own_json_as_lists_grow_and_shrink(
     catalog: Catalog, tmp_path: Path
 ) -> None:
     """An expiry copies the oldest snapshot kept without its parent's id: the snapshot's
-    JSON kept from before (``_snapshot_json``) must not bring that id back."""
+    JSON kept from before (``_snapshot_json``) must not bring that id back. The lists of
+    snapshots and of their log are kept as last written and extended (``_listed``): the
+    files stay pyiceberg's own as they grow, shrink, and after another process's commit
+    (new objects, nothing to extend)."""
 
     def same_as_pyicebergs() -> None:
         table = catalog.load_table("aerofs.orders")
@@ -80,6 +83,9 @@ def test_metadata_files_after_an_expiry_are_pyicebergs_own_json(
     assert expired == 2
     same_as_pyicebergs()
     commit(catalog, tmp_path, "g4")
+    same_as_pyicebergs()
+    compat._LISTED.clear()  # as if another process had committed
+    commit(catalog, tmp_path, "g5")
     same_as_pyicebergs()
     snapshots = catalog.load_table("aerofs.orders").snapshots()
     assert snapshots[0].parent_snapshot_id is None
