@@ -13,7 +13,8 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :func:`data_file_from_footer`: a data file's entry from a footer already read;
 - :func:`iceberg_schema`: an Arrow schema in Iceberg's types;
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first;
-- :func:`manifests_of`: a snapshot's manifest list, read once per process.
+- :func:`manifests_of`: a snapshot's manifest list, read once per process;
+- :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process.
 
 Each has a test in ``tests/lake/test_pyiceberg_compat.py`` comparing it with pyiceberg's
 own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
@@ -22,18 +23,25 @@ own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
 from __future__ import annotations
 
 import functools
+import json
 import operator
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter
 from pyiceberg import manifest as _manifest_module
+from pyiceberg.avro import file as _avro_file
+from pyiceberg.avro import resolver as _avro_resolver
+from pyiceberg.avro.file import _SCHEMA_KEY, AvroFileHeader
+from pyiceberg.avro.reader import Reader
+from pyiceberg.avro.writer import Writer
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
@@ -59,9 +67,11 @@ from pyiceberg.table.update import (
     _update_table_metadata_log,
 )
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager
-from pyiceberg.typedef import Identifier
+from pyiceberg.typedef import EMPTY_DICT, Identifier
+from pyiceberg.types import IcebergType
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.datetime import datetime_to_millis
+from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
@@ -158,6 +168,88 @@ def updated_metadata(
     metadata.spec().check_compatible(metadata.schema())
     metadata.sort_order().check_compatible(metadata.schema())
     return metadata
+
+
+AVRO_SCHEMAS_KEPT = 256
+"""Avro schemas, readers and writers a process keeps, each (:func:`_avro_memo`)."""
+_AVRO: dict[str, dict[Any, Any]] = {}
+
+
+def _avro_memo(kind: str, key: Any, make: Callable[[], Any]) -> Any:
+    kept = _AVRO.setdefault(kind, {})
+    found = kept.get(key)
+    if found is None:
+        if len(kept) >= AVRO_SCHEMAS_KEPT:
+            kept.clear()
+        found = kept[key] = make()
+    return found
+
+
+def _struct(schema: Schema | IcebergType) -> tuple[bool, IcebergType]:
+    """A hashable key of a schema: its struct (what Avro sees of it)."""
+    return (True, schema.as_struct()) if isinstance(schema, Schema) else (False, schema)
+
+
+def _resolve_reader(
+    file_schema: Schema | IcebergType,
+    read_schema: Schema | IcebergType,
+    read_types: dict[int, Callable[..., Any]] = EMPTY_DICT,
+    read_enums: dict[int, Callable[..., Enum]] = EMPTY_DICT,
+) -> Reader:
+    types, enums = tuple(read_types.items()), tuple(read_enums.items())
+    key = (_struct(file_schema), _struct(read_schema), types, enums)
+    resolve = _avro_resolver.resolve_reader
+    make = functools.partial(resolve, file_schema, read_schema, read_types, read_enums)
+    return cast(Reader, _avro_memo("reader", key, make))
+
+
+def _resolve_writer(
+    record_schema: Schema | IcebergType, file_schema: Schema | IcebergType
+) -> Writer:
+    key = (_struct(record_schema), _struct(file_schema))
+    make = functools.partial(_avro_resolver.resolve_writer, record_schema, file_schema)
+    return cast(Writer, _avro_memo("writer", key, make))
+
+
+def _construct_writer(file_schema: Schema | IcebergType) -> Writer:
+    make = functools.partial(_avro_resolver.construct_writer, file_schema)
+    return cast(Writer, _avro_memo("construct", _struct(file_schema), make))
+
+
+class _AvroSchemaConversion(AvroSchemaConversion):
+    def iceberg_to_avro(self, schema: Schema, schema_name: str | None = None) -> Any:
+        make = functools.partial(super().iceberg_to_avro, schema, schema_name)
+        return _avro_memo("to_avro", (_struct(schema), schema_name), make)
+
+
+_pyiceberg_get_schema = AvroFileHeader.get_schema
+
+
+def _get_schema(self: AvroFileHeader) -> Schema:
+    """pyiceberg's ``AvroFileHeader.get_schema``, each file schema converted once."""
+    text = self.meta.get(_SCHEMA_KEY)
+    if text is None:
+        raise ValueError("No schema found in Avro file headers")
+    make = lambda: AvroSchemaConversion().avro_to_iceberg(json.loads(text))  # noqa: E731
+    return cast(Schema, _avro_memo("from_avro", text, make))
+
+
+def _install_avro_memos() -> None:
+    """Every Avro file pyiceberg reads or writes (a manifest, a manifest list) resolved its
+    schema anew in Python: the file's schema from its header's JSON, the reader of that
+    schema, the writer and the header's JSON of a new file; about half of the time
+    pyiceberg spent writing a commit's manifest and manifest list, and of reading a list.
+    Each depends on the schemas alone, and the readers and writers hold no state of a
+    file (pyiceberg already shares them: they are singletons), so each is made once per
+    process and schema."""
+    _avro_file.resolve_reader = _resolve_reader  # type: ignore[attr-defined]
+    _avro_file.resolve_writer = _resolve_writer  # type: ignore[attr-defined]
+    _avro_file.construct_writer = _construct_writer  # type: ignore[attr-defined]
+    _avro_file.AvroSchemaConversion = _AvroSchemaConversion  # type: ignore[attr-defined]
+    AvroFileHeader.get_schema = _get_schema  # type: ignore[method-assign]
+
+
+_install_avro_memos()
 
 
 SNAPSHOTS_KEPT = 100_000

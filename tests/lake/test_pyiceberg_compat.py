@@ -4,21 +4,33 @@ of pyiceberg these say which shim to revisit."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyiceberg
 import pytest
+from pyiceberg.avro import file as avro_file
+from pyiceberg.avro import resolver as avro_resolver
+from pyiceberg.avro.file import AvroFileHeader
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
-from pyiceberg.manifest import ManifestFile, read_manifest_list
+from pyiceberg.manifest import (
+    ManifestContent,
+    ManifestFile,
+    read_manifest_list,
+    write_manifest,
+    write_manifest_list,
+)
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import Transaction
 from pyiceberg.table.update import update_table_metadata
+from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
 from aerofs_pipelines.lake import pyiceberg_compat as compat
 from aerofs_pipelines.lake.iceberg import (
@@ -188,3 +200,55 @@ def test_manifest_lists_are_read_once_and_as_pyiceberg_reads_them(
     assert snapshot.manifests(table.io) == ours and reads == []  # kept
     compat._MANIFEST_LISTS.clear()
     assert snapshot.manifests(table.io) == ours and reads == [snapshot.manifest_list]
+
+
+def test_avro_files_are_written_and_read_as_pyiceberg_does(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Avro schemas, readers and writers made once per process (``_install_avro_memos``):
+    a manifest list and a manifest written and read with them are byte for byte
+    pyiceberg's own (but for the random sync marker), and read back the same."""
+    commit(catalog, tmp_path, "a1", "a2")
+    table = catalog.load_table("aerofs.orders")
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    manifests = snapshot.manifests(table.io)
+    entries = manifests[0].fetch_manifest_entry(table.io)
+    monkeypatch.setattr(os, "urandom", lambda n: b"s" * n)  # the sync marker
+
+    def write(name: str) -> tuple[bytes, bytes]:
+        listed = tmp_path / f"{name}-list.avro"
+        with write_manifest_list(2, table.io.new_output(str(listed)), 1, None, 9, "null") as w:
+            w.add_manifests(manifests)
+        manifest = tmp_path / f"{name}-manifest.avro"
+        out = table.io.new_output(str(manifest))
+        with write_manifest(2, table.spec(), table.schema(), out, 1, "null") as writer:
+            for entry in entries:
+                writer.add_entry(entry)
+        return listed.read_bytes(), manifest.read_bytes()
+
+    def read() -> list[list[Any]]:
+        return [m._data for m in read_manifest_list(table.io.new_input(str(listed)))] + [
+            e.data_file._data
+            for e in ManifestFile.from_args(
+                manifest_path=str(written),
+                manifest_length=0,
+                partition_spec_id=0,
+                content=ManifestContent.DATA,
+                sequence_number=1,
+                min_sequence_number=1,
+                added_snapshot_id=1,
+            ).fetch_manifest_entry(table.io)
+        ]
+
+    ours = write("ours"), write("ours-again")  # the second from the kept schemas
+    listed, written = tmp_path / "ours-list.avro", tmp_path / "ours-manifest.avro"
+    read_ours = read(), read()
+    monkeypatch.setattr(avro_file, "resolve_reader", avro_resolver.resolve_reader)
+    monkeypatch.setattr(avro_file, "resolve_writer", avro_resolver.resolve_writer)
+    monkeypatch.setattr(avro_file, "construct_writer", avro_resolver.construct_writer)
+    monkeypatch.setattr(avro_file, "AvroSchemaConversion", AvroSchemaConversion)
+    monkeypatch.setattr(AvroFileHeader, "get_schema", compat._pyiceberg_get_schema)
+    theirs = write("theirs")
+    assert ours[0] == ours[1] == theirs
+    assert read_ours[0] == read_ours[1] == read()
