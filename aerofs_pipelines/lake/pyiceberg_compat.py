@@ -51,7 +51,13 @@ from pyiceberg.io.pyarrow import (
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
 )
-from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestFile
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    FileFormat,
+    ManifestFile,
+    ManifestWriter,
+)
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import Compressor
 from pyiceberg.table import CommitTableResponse, StagedTable, Table, Transaction
@@ -67,8 +73,8 @@ from pyiceberg.table.update import (
     _update_table_metadata_log,
 )
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager
-from pyiceberg.typedef import EMPTY_DICT, Identifier
-from pyiceberg.types import IcebergType
+from pyiceberg.typedef import EMPTY_DICT, Identifier, TableVersion
+from pyiceberg.types import IcebergType, StructType
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.datetime import datetime_to_millis
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
@@ -185,9 +191,20 @@ def _avro_memo(kind: str, key: Any, make: Callable[[], Any]) -> Any:
     return found
 
 
+_STRUCTS: dict[int, tuple[Schema, StructType]] = {}
+
+
 def _struct(schema: Schema | IcebergType) -> tuple[bool, IcebergType]:
-    """A hashable key of a schema: its struct (what Avro sees of it)."""
-    return (True, schema.as_struct()) if isinstance(schema, Schema) else (False, schema)
+    """A hashable key of a schema: its struct (what Avro sees of it), made once per
+    schema object (the kept ones recur)."""
+    if not isinstance(schema, Schema):
+        return (False, schema)
+    known = _STRUCTS.get(id(schema))
+    if known is None or known[0] is not schema:  # held: its id is not reused meanwhile
+        if len(_STRUCTS) >= AVRO_SCHEMAS_KEPT:
+            _STRUCTS.clear()
+        known = _STRUCTS[id(schema)] = (schema, schema.as_struct())
+    return (True, known[1])
 
 
 def _resolve_reader(
@@ -222,6 +239,17 @@ class _AvroSchemaConversion(AvroSchemaConversion):
         return _avro_memo("to_avro", (_struct(schema), schema_name), make)
 
 
+_pyiceberg_with_partition = ManifestWriter._with_partition
+
+
+def _with_partition(self: ManifestWriter, format_version: TableVersion) -> Schema:
+    """pyiceberg's ``ManifestWriter._with_partition``: the schema of a manifest's
+    entries, made once per partition type (two per manifest written)."""
+    key = (format_version, self._spec.partition_type(self._schema))
+    make = functools.partial(_pyiceberg_with_partition, self, format_version)
+    return cast(Schema, _avro_memo("entries", key, make))
+
+
 _pyiceberg_get_schema = AvroFileHeader.get_schema
 
 
@@ -247,6 +275,7 @@ def _install_avro_memos() -> None:
     _avro_file.construct_writer = _construct_writer  # type: ignore[attr-defined]
     _avro_file.AvroSchemaConversion = _AvroSchemaConversion  # type: ignore[attr-defined]
     AvroFileHeader.get_schema = _get_schema  # type: ignore[method-assign]
+    ManifestWriter._with_partition = _with_partition  # type: ignore[method-assign]
 
 
 _install_avro_memos()
