@@ -11,7 +11,7 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :class:`MemoTransaction`: a transaction's metadata computed once per staged change;
 - :class:`CountMergingAppend`: the fast append, merging manifests by their count of files;
 - :func:`data_file_from_footer`: a data file's entry from a footer already read;
-- :func:`iceberg_schema`: an Arrow schema in Iceberg's types;
+- :func:`iceberg_schema`: an Arrow schema in Iceberg's types (once per schema);
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first;
 - :func:`manifests_of`: a snapshot's manifest list, read once per process;
 - :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process.
@@ -96,9 +96,25 @@ PYICEBERG_VERSION = "0.12.0"
 """The pyiceberg these shims were written against (a test checks the installed one)."""
 
 
+SCHEMAS_KEPT = 256
+"""Arrow schemas whose Iceberg schema a process keeps (:func:`iceberg_schema`)."""
+_ICEBERG_SCHEMAS: dict[bytes, Schema] = {}
+
+
 def iceberg_schema(schema: pa.Schema) -> Schema:
-    """``schema`` in Iceberg's types (fresh field ids): what a table would hold."""
-    return Catalog._convert_schema_if_needed(schema)
+    """``schema`` in Iceberg's types (fresh field ids): what a table would hold.
+
+    Made once per process and schema (all of it, metadata included): each conversion
+    read pyiceberg's configuration file again, 0.15 ms of a commit. Do not change the
+    returned schema.
+    """
+    key = schema.serialize().to_pybytes()
+    known = _ICEBERG_SCHEMAS.get(key)
+    if known is None:
+        if len(_ICEBERG_SCHEMAS) >= SCHEMAS_KEPT:
+            _ICEBERG_SCHEMAS.clear()
+        known = _ICEBERG_SCHEMAS[key] = Catalog._convert_schema_if_needed(schema)
+    return known
 
 
 def snapshot_by_id(self: TableMetadataCommonFields, snapshot_id: int) -> Snapshot | None:

@@ -254,3 +254,14 @@ def test_avro_files_are_written_and_read_as_pyiceberg_does(
     theirs = write("theirs")
     assert ours[0] == ours[1] == theirs
     assert read_ours[0] == read_ours[1] == read()
+
+
+def test_iceberg_schema_is_pyicebergs_conversion_once_per_schema() -> None:
+    plain = pa.schema([("id", pa.int64()), ("note", pa.string()), ("batch_id", pa.string())])
+    documented = pa.schema(
+        [pa.field("id", pa.int64(), metadata={"doc": "the order"}), *list(plain)[1:]]
+    )
+    for schema in (plain, documented):
+        assert compat.iceberg_schema(schema) == Catalog._convert_schema_if_needed(schema)
+        assert compat.iceberg_schema(schema) is compat.iceberg_schema(schema)  # kept
+    assert compat.iceberg_schema(pa.schema([("id", pa.int32())])) != compat.iceberg_schema(plain)
