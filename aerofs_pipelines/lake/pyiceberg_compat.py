@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
+from types import TracebackType
 from typing import Any, cast
 
 import pyarrow as pa
@@ -56,6 +57,7 @@ from pyiceberg.manifest import (
     DataFileContent,
     FileFormat,
     ManifestFile,
+    ManifestListWriter,
     ManifestWriter,
 )
 from pyiceberg.schema import Schema
@@ -139,14 +141,14 @@ _read_manifest_list = _manifest_module._manifests
 
 def manifests_of(io: FileIO, manifest_list: str) -> tuple[ManifestFile, ...]:
     """pyiceberg's ``manifest._manifests`` (what ``Snapshot.manifests`` reads), each
-    manifest list read once per process.
+    manifest list read once per process, and none this process wrote.
 
     pyiceberg reads the list again on every call (its cache keeps the manifests, not the
     lists), and a commit read the current snapshot's twice: to look for the batch's
     earlier files, and to list the existing manifests in the new snapshot; each read
     resolves an Avro schema in Python. A manifest list is never rewritten (its name holds
     the snapshot id and a commit's uuid), so its manifests are kept by path, the newest
-    lists read. Installed on import.
+    lists read or written (:func:`_add_manifests`). Installed on import.
     """
     with _MANIFEST_LISTS_LOCK:
         known = _MANIFEST_LISTS.get(manifest_list)
@@ -154,14 +156,48 @@ def manifests_of(io: FileIO, manifest_list: str) -> tuple[ManifestFile, ...]:
             _MANIFEST_LISTS.move_to_end(manifest_list)
             return known
     known = _read_manifest_list(io, manifest_list)
-    with _MANIFEST_LISTS_LOCK:
-        _MANIFEST_LISTS[manifest_list] = known
-        while len(_MANIFEST_LISTS) > MANIFEST_LISTS_KEPT:
-            _MANIFEST_LISTS.popitem(last=False)  # the least recently used
+    _keep_list(manifest_list, known)
     return known
 
 
+def _keep_list(manifest_list: str, manifests: tuple[ManifestFile, ...]) -> None:
+    with _MANIFEST_LISTS_LOCK:
+        _MANIFEST_LISTS[manifest_list] = manifests
+        while len(_MANIFEST_LISTS) > MANIFEST_LISTS_KEPT:
+            _MANIFEST_LISTS.popitem(last=False)  # the least recently used
+
+
+def _add_manifests(
+    self: ManifestListWriter, manifest_files: list[ManifestFile]
+) -> ManifestListWriter:
+    """pyiceberg's ``ManifestListWriter.add_manifests``, keeping what it wrote: the next
+    commit's first look at the table reads the list the last one wrote (as pyiceberg's
+    reader would give them: its cache of manifests by path first)."""
+    prepared = [self.prepare_manifest(manifest) for manifest in manifest_files]
+    self._writer.write_block(prepared)
+    cached = map(_manifest_module._manifest_cache.get_or_cache, prepared)
+    written = (*getattr(self, "_aerofs_written", ()), *cached)
+    self._aerofs_written = written  # type: ignore[attr-defined]
+    return self
+
+
+_pyiceberg_list_exit = ManifestListWriter.__exit__
+
+
+def _list_exit(
+    self: ManifestListWriter,
+    exc_type: type[BaseException] | None,
+    exc_value: BaseException | None,
+    traceback: TracebackType | None,
+) -> None:
+    _pyiceberg_list_exit(self, exc_type, exc_value, traceback)
+    if exc_type is None:  # the list is complete
+        _keep_list(self._output_file.location, getattr(self, "_aerofs_written", ()))
+
+
 _snapshots_module._manifests = manifests_of  # type: ignore[attr-defined]
+ManifestListWriter.add_manifests = _add_manifests  # type: ignore[method-assign]
+ManifestListWriter.__exit__ = _list_exit  # type: ignore[method-assign]
 
 
 def updated_metadata(

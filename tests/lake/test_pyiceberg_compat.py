@@ -265,3 +265,37 @@ def test_iceberg_schema_is_pyicebergs_conversion_once_per_schema() -> None:
         assert compat.iceberg_schema(schema) == Catalog._convert_schema_if_needed(schema)
         assert compat.iceberg_schema(schema) is compat.iceberg_schema(schema)  # kept
     assert compat.iceberg_schema(pa.schema([("id", pa.int32())])) != compat.iceberg_schema(plain)
+
+
+def test_manifest_lists_written_are_kept_as_pyiceberg_reads_them(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A list this process wrote is kept as written (``_add_manifests``): the manifests
+    pyiceberg reads back from it, field by field, after appends, a merge of every
+    manifest and a re-run's overwrite."""
+
+    def kept_as_read() -> None:
+        table = catalog.load_table("aerofs.orders")
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        kept = compat._MANIFEST_LISTS[snapshot.manifest_list]
+        theirs = list(read_manifest_list(table.io.new_input(snapshot.manifest_list)))
+        assert [m._data for m in kept] == [m._data for m in theirs]
+
+    compat._MANIFEST_LISTS.clear()
+    commit(catalog, tmp_path, "w1", "w2", "w3")
+    kept_as_read()
+    table = catalog.load_table("aerofs.orders")
+    path = batch_file(tmp_path / "lake", "w4", "p", "id,amount\n9,9.5\n")
+    with compat.MemoTransaction(table) as tx:
+        entry = compat.data_file_from_footer(
+            tx.table_metadata, path, Path(path).stat().st_size, pq.ParquetFile(path).metadata
+        )
+        with compat.CountMergingAppend(len, tx, table.io, {BATCH_PROPERTY: "w4"}) as append:
+            append.append_data_file(entry)  # every manifest merged into one
+    kept_as_read()
+    again = batch_file(tmp_path / "lake", "w2", "again", "id,amount\n5,5.5\n")
+    commit_batch(catalog, "orders", "w2", [again], location=str(tmp_path / "lake/tables/orders"))
+    kept_as_read()
+    table = catalog.load_table("aerofs.orders")
+    assert sorted(r["id"] for r in table.scan().to_arrow().to_pylist()) == [0, 2, 5, 9]
