@@ -14,7 +14,8 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :func:`iceberg_schema`: an Arrow schema in Iceberg's types (once per schema);
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first;
 - :func:`manifests_of`: a snapshot's manifest list, read once per process;
-- :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process.
+- :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process;
+- :class:`_SnapshotExecutorFactory`: a commit's manifests written in the committing thread.
 
 Each has a test in ``tests/lake/test_pyiceberg_compat.py`` comparing it with pyiceberg's
 own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
@@ -28,7 +29,8 @@ import operator
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from datetime import datetime
 from enum import Enum
 from types import TracebackType
@@ -74,9 +76,11 @@ from pyiceberg.table.update import (
     _TableMetadataUpdateContext,
     _update_table_metadata_log,
 )
+from pyiceberg.table.update import snapshot as _snapshot_update_module
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager
 from pyiceberg.typedef import EMPTY_DICT, Identifier, TableVersion
 from pyiceberg.types import IcebergType, StructType
+from pyiceberg.utils.concurrent import ExecutorFactory
 from pyiceberg.utils.config import Config
 from pyiceberg.utils.datetime import datetime_to_millis
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
@@ -130,6 +134,44 @@ def snapshot_by_id(self: TableMetadataCommonFields, snapshot_id: int) -> Snapsho
 
 
 TableMetadataCommonFields.snapshot_by_id = snapshot_by_id  # type: ignore[method-assign]
+
+
+class _InlineSubmit(Executor):
+    """pyiceberg's executor, but what is submitted runs at once in the calling thread
+    (``map`` still spreads over pyiceberg's threads)."""
+
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # as a pool's future would hold it
+            done.set_exception(exc)
+        return done
+
+    def map(self, fn: Callable[..., Any], *iterables: Any, **kwargs: Any) -> Iterator[Any]:
+        return self._pool.map(fn, *iterables, **kwargs)
+
+
+class _SnapshotExecutorFactory(ExecutorFactory):
+    """The executor of pyiceberg's snapshot producers (``table.update.snapshot``).
+
+    A commit handed its added manifest's write, its deleted manifests and the listing of
+    the existing manifests to three worker threads and waited for them: each a few
+    Python calls (the list is kept, :func:`manifests_of`), and the handoffs cost more
+    than they overlapped, 0.4-0.5 ms of a 5 ms commit on two cores. They run in the
+    committing thread; the reads an overwrite spreads with ``map`` (a manifest each)
+    still go to pyiceberg's threads. Installed on import.
+    """
+
+    @staticmethod
+    def get_or_create() -> Executor:
+        return _InlineSubmit(ExecutorFactory.get_or_create())
+
+
+_snapshot_update_module.ExecutorFactory = _SnapshotExecutorFactory  # type: ignore[attr-defined]
 
 
 MANIFEST_LISTS_KEPT = 64

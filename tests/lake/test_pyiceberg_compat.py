@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pyiceberg.manifest import (
 )
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import Transaction
+from pyiceberg.table.update import snapshot as snapshot_update
 from pyiceberg.table.update import update_table_metadata
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
@@ -299,3 +301,13 @@ def test_manifest_lists_written_are_kept_as_pyiceberg_reads_them(
     kept_as_read()
     table = catalog.load_table("aerofs.orders")
     assert sorted(r["id"] for r in table.scan().to_arrow().to_pylist()) == [0, 2, 5, 9]
+
+
+def test_snapshot_producers_submit_in_the_committing_thread() -> None:
+    """``_SnapshotExecutorFactory``: what pyiceberg's snapshot producers submit runs in
+    the calling thread, with a pool future's result or exception; ``map`` as a pool's."""
+    executor = snapshot_update.ExecutorFactory.get_or_create()  # type: ignore[attr-defined]
+    assert executor.submit(threading.get_ident).result() == threading.get_ident()
+    failed = executor.submit(int, "not a number")
+    assert isinstance(failed.exception(), ValueError)
+    assert list(executor.map(str.upper, ["a", "b"])) == ["A", "B"]
