@@ -6,14 +6,14 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 
 - :class:`LakeCatalog`: the SQL catalog keeping the metadata it read or wrote, committing
   without loading the table again, staging without deep copies, writing each snapshot's
-  JSON once;
+  JSON once, its two statements of a commit made once;
 - :func:`updated_metadata`: updates applied without the deep copy of the result;
 - :class:`MemoTransaction`: a transaction's metadata computed once per staged change;
 - :class:`CountMergingAppend`: the fast append, merging manifests by their count of files;
 - :func:`data_file_from_footer`: a data file's entry from a footer already read;
 - :func:`iceberg_schema`: an Arrow schema in Iceberg's types (once per schema);
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, newest first;
-- :func:`manifests_of`: a snapshot's manifest list, read once per process;
+- :func:`manifests_of`: a snapshot's manifest list, read once per process (none it wrote);
 - :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process;
 - :class:`_SnapshotExecutorFactory`: a commit's manifests written in the committing thread.
 
@@ -447,6 +447,8 @@ class LakeCatalog(SqlCatalog):
       as pyiceberg's own update does, without loading it again.
     * Staging a commit deep-copied the whole metadata (:func:`updated_metadata`).
     * Writing the metadata file serialized every snapshot again (:meth:`_write_metadata`).
+    * The load's query and the compare-and-swap went through pyiceberg's ORM session,
+      each statement built anew: SQLAlchemy Core, the statements made once.
     """
 
     def __init__(self, name: str, **properties: str) -> None:
