@@ -379,6 +379,7 @@ _SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, int | None, bool], str] = {}
 LISTS_BYTES_KEPT = 64 * 2**20
 """JSON of the lists last written per table a process keeps, in bytes (:func:`_listed`)."""
 _LISTED: dict[tuple[uuid.UUID, str, bool], tuple[list[Any], bytes]] = {}
+_LISTED_LOCK = threading.Lock()
 _SNAPSHOT_LOG = TypeAdapter(list[SnapshotLogEntry])
 
 
@@ -409,7 +410,8 @@ def _listed(
     frozen; an update makes new lists of the old items): when ``items`` starts with the
     very list last written for ``key``, only the new items are serialized.
     """
-    known = _LISTED.pop(key, None)
+    with _LISTED_LOCK:
+        known = _LISTED.pop(key, None)
     if known is not None and len(known[0]) <= len(items):
         old, text = known
         if all(map(operator.is_, old, items)):  # the old list, item for item
@@ -420,10 +422,11 @@ def _listed(
             text = dump(items)
     else:
         text = dump(items)
-    _LISTED[key] = (list(items), text)
-    size = sum(len(text) for _, text in _LISTED.values())
-    while size > LISTS_BYTES_KEPT and len(_LISTED) > 1:
-        size -= len(_LISTED.pop(next(iter(_LISTED)))[1])  # the table written longest ago
+    with _LISTED_LOCK:  # tables may commit from several threads
+        _LISTED[key] = (list(items), text)
+        size = sum(len(kept) for _, kept in _LISTED.values())
+        while size > LISTS_BYTES_KEPT and len(_LISTED) > 1:
+            size -= len(_LISTED.pop(next(iter(_LISTED)))[1])  # the table written longest ago
     return text
 
 
