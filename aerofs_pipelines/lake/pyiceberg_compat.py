@@ -86,6 +86,8 @@ from pyiceberg.utils.datetime import datetime_to_millis
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 from sqlalchemy import bindparam, select, update
 
+from aerofs_pipelines.lake.storage import sync_local_files
+
 __all__ = [
     "PYICEBERG_VERSION",
     "CountMergingAppend",
@@ -95,6 +97,7 @@ __all__ = [
     "iceberg_schema",
     "manifests_of",
     "snapshot_by_id",
+    "snapshot_files",
     "updated_metadata",
 ]
 
@@ -207,6 +210,24 @@ def _keep_list(manifest_list: str, manifests: tuple[ManifestFile, ...]) -> None:
         _MANIFEST_LISTS[manifest_list] = manifests
         while len(_MANIFEST_LISTS) > MANIFEST_LISTS_KEPT:
             _MANIFEST_LISTS.popitem(last=False)  # the least recently used
+
+
+def snapshot_files(base: TableMetadata, new: TableMetadata, io: FileIO) -> list[str]:
+    """The files the snapshots of ``new`` that ``base`` lacks wrote: their manifest lists
+    and the manifests they added (pyiceberg does not sync them; :func:`manifests_of`
+    knows a list this process wrote without reading it)."""
+    known = {s.snapshot_id for s in base.snapshots}
+    files: list[str] = []
+    for snapshot in reversed(new.snapshots):
+        if snapshot.snapshot_id in known:
+            break
+        files.append(snapshot.manifest_list)
+        files += [
+            m.manifest_path
+            for m in manifests_of(io, snapshot.manifest_list)
+            if m.added_snapshot_id == snapshot.snapshot_id
+        ]
+    return files
 
 
 def _add_manifests(
@@ -544,7 +565,9 @@ class LakeCatalog(SqlCatalog):
         )
 
     @staticmethod
-    def _write_metadata(metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:
+    def _write_metadata(
+        metadata: TableMetadata, io: FileIO, metadata_path: str, sync: bool = True
+    ) -> None:
         """pyiceberg's metadata file, each snapshot serialized once per process.
 
         A metadata file lists every snapshot, and pydantic serializes each snapshot's
@@ -579,6 +602,8 @@ class LakeCatalog(SqlCatalog):
         data = Compressor.get_compressor(output.location).bytes_compressor()(document)
         with output.create(overwrite=False) as stream:
             stream.write(data)
+        if sync:  # before the catalog names it
+            sync_local_files([metadata_path])
 
     def commit_table(
         self,
@@ -609,7 +634,9 @@ class LakeCatalog(SqlCatalog):
             return CommitTableResponse(  # type: ignore[call-arg]  # populated by name
                 metadata=table.metadata, metadata_location=table.metadata_location
             )
-        self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
+        self._write_metadata(staged.metadata, staged.io, staged.metadata_location, sync=False)
+        written = snapshot_files(table.metadata, staged.metadata, staged.io)
+        sync_local_files([*written, staged.metadata_location])  # before the catalog names them
         moved = CommitFailedException(f"Table has been updated by another process: {ident}")
         names = {"namespace": namespace, "name": name, "base": table.metadata_location}
         counts = self.engine.dialect.supports_sane_rowcount

@@ -25,13 +25,16 @@ import shutil
 import socket
 import stat
 import tempfile
+import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "LocalStorage",
@@ -47,6 +50,7 @@ __all__ = [
     "safe_key",
     "scratch_dir",
     "sweep_stale_temps",
+    "sync_local_files",
     "temp_path_for",
 ]
 
@@ -319,6 +323,38 @@ def _note_clean_write(path: Path) -> None:
         after = _folder_mtime(path.parent)
         if after is not None:
             _CLEAN_FOLDERS[key] = after
+
+
+_SYNC_POOL: list[ThreadPoolExecutor] = []
+_SYNC_POOL_LOCK = threading.Lock()
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_local_files(locations: Iterable[str]) -> None:
+    """fsync each local file of ``locations`` (paths or ``file://`` URIs), so a reference
+    written after it never names a file a power loss emptied; an object store's files
+    (``s3://``) are durable once written. Several are synced at once: the file system
+    commits them in one journal transaction where it can, so three cost about one."""
+    paths = [
+        parts.path if parts.scheme else location
+        for location in locations
+        if (parts := urlsplit(location)).scheme in ("", "file")
+    ]
+    if len(paths) <= 1:
+        for path in paths:
+            _fsync_path(path)
+        return
+    with _SYNC_POOL_LOCK:
+        if not _SYNC_POOL:
+            _SYNC_POOL.append(ThreadPoolExecutor(4, thread_name_prefix="aerofs-fsync"))
+    list(_SYNC_POOL[0].map(_fsync_path, paths))  # raises the first error
 
 
 @contextlib.contextmanager

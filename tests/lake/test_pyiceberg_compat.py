@@ -311,3 +311,41 @@ def test_snapshot_producers_submit_in_the_committing_thread() -> None:
     failed = executor.submit(int, "not a number")
     assert isinstance(failed.exception(), ValueError)
     assert list(executor.map(str.upper, ["a", "b"])) == ["A", "B"]
+
+
+def test_a_commit_syncs_the_files_it_names_before_the_catalog_does(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyiceberg writes a commit's manifests, manifest list and metadata file without
+    fsync; the lake syncs each (a local lake) before the catalog points at them."""
+    commit(catalog, tmp_path, "s0", "s1")
+    before = catalog.load_table("aerofs.orders")
+    synced: list[tuple[str, str]] = []  # (file, the catalog's metadata when it was synced)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        location = catalog.load_table("aerofs.orders").metadata_location
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), location))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    commit(catalog, tmp_path, "s2")
+    monkeypatch.undo()
+    after = catalog.load_table("aerofs.orders")
+    snapshot = after.current_snapshot()
+    assert snapshot is not None
+    added = [  # what pyiceberg itself lists as this snapshot's new manifests
+        m.manifest_path
+        for m in snapshot.manifests(after.io)
+        if m.added_snapshot_id == snapshot.snapshot_id
+    ]
+    named = [after.metadata_location, snapshot.manifest_list, *added]
+    assert compat.snapshot_files(before.metadata, after.metadata, after.io) == [
+        snapshot.manifest_list,
+        *added,
+    ]
+    files = {Path(f).resolve(): at for f, at in synced}
+    for location in named:
+        path = Path(location.removeprefix("file://")).resolve()
+        assert path in files, f"{path} never synced"
+        assert files[path] == before.metadata_location, f"{path} synced after the commit"
