@@ -306,7 +306,7 @@ def quarantine_alerts(
         done = record.asset_materialization
         if done is None or done.asset_key != batch_summary.key or done.partition is None:
             continue
-        counts = {k: v.value for k, v in done.metadata.items()}
+        counts = {k: v.value for k, v in done.metadata.items() if isinstance(v.value, int)}
         if not counts.get("quarantined"):
             continue
         try:
@@ -323,7 +323,7 @@ def quarantine_alerts(
                 run_id=run_id,
                 batch=done.partition,
                 quarantined=quarantined,
-                files=int(str(counts.get("files", len(files)))),
+                files=counts.get("files") or len(files),
                 occurred_at=now,
                 public_url=public_url,
             )
