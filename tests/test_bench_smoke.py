@@ -3,6 +3,8 @@ these sizes mean nothing: targets are judged on the full runs, bench/README.md).
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import subprocess
 import sys
@@ -64,3 +66,27 @@ def test_lake_tables_benchmark_smoke() -> None:
     out = _run("bench.lake_tables", "--sizes", "5", "--batch-mb", "0.5", "--repeat", "1")
     assert "commit overhead" in out
     assert re.search(r"^5\s+\S+\s+\S+", out, re.M), out
+
+
+def test_latency_benchmark_smoke(tmp_path: Path) -> None:
+    """One batch through ``aerofs serve`` (embedded): every mark is found in the instance's
+    records, in causal order, and the stages add up to ingest -> processed."""
+    from bench.latency import STAGES, TOTAL
+
+    report = tmp_path / "latency.json"
+    out = _run(
+        "bench.latency",
+        *("--setups", "embedded", "--batches", "1", "--warmup", "0", "--jitter", "0"),
+        *("--json", str(report)),
+    )
+    assert re.search(r"^embedded\s+1\s+\d+\.\d+", out, re.M), out
+    (setup,) = json.loads(report.read_text())["setups"]
+    (batch,) = setup["batches"]
+    assert (batch["status"], batch["runs"]) == ("SUCCESS", 1), batch
+    marks = [batch[start] for _, start, _ in STAGES] + [batch[STAGES[-1][2]]]
+    assert all(isinstance(m, float) for m in marks), marks
+    assert marks[1:] == sorted(marks[1:]), marks  # tick started ... success, in order
+    stages = {row["stage"]: row["median"] for row in setup["stages"]}
+    parts = [stages[name] for name, _, _ in STAGES]
+    assert not any(math.isnan(p) for p in parts), stages
+    assert math.isclose(sum(parts), stages[TOTAL[0]], abs_tol=1e-6), stages

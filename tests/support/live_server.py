@@ -145,20 +145,25 @@ def live_server(
 
 @contextmanager
 def product_server(
-    tmp: Path, settings: Mapping[str, str], *, daemon: bool = True
+    tmp: Path, settings: Mapping[str, str], *, daemon: bool = True, test_polling: bool = True
 ) -> Iterator[LiveServer]:
     """``aerofs serve`` with the product's own code location and ``dagster.yaml`` (its
-    polling shortened: :func:`tests.support.live_daemon.test_dagster_yaml`) and the
-    ``AEROFS_*`` ``settings`` (landing zone, lake, ...), under ``tmp/serve``."""
+    polling shortened: :func:`tests.support.live_daemon.test_dagster_yaml`; as shipped
+    with ``test_polling=False``) and the ``AEROFS_*`` ``settings`` (landing zone, lake,
+    ...), under ``tmp/serve``."""
     import yaml
 
     from tests.support.live_daemon import WORKSPACE_YAML as PRODUCT_WORKSPACE
     from tests.support.live_daemon import test_dagster_yaml
 
+    if test_polling:
+        dagster_yaml = yaml.safe_dump(test_dagster_yaml(), sort_keys=False)
+    else:
+        dagster_yaml = (ROOT / "dagster_home" / "dagster.yaml").read_text()
     with live_server(
         tmp / "serve",
         daemon=daemon,
-        dagster_yaml=yaml.safe_dump(test_dagster_yaml(), sort_keys=False),
+        dagster_yaml=dagster_yaml,
         workspace_yaml=PRODUCT_WORKSPACE,
         extra_env=dict(settings),
         timeout=120,
