@@ -166,13 +166,19 @@ def _log_relanded(context: dg.SensorEvaluationContext, landing_url: str, ids: li
         log(verdict.message)
 
 
+TICK_SECONDS = 4
+"""The landing sensor's minimum interval: under the sensor daemon's 5 s loop, so it ticks
+on every loop. At 10 s ticks came 10 or 15 s apart (the loop sees 9.9 s elapsed); an
+idle tick is one ``stat`` or one S3 list request (bench/latency.py, docs/capacity.md)."""
+
+
 def build_landing_sensor(
     name: str = "landing_sensor",
     *,
     landing: str | None = None,
     queue: str | None = None,
     tuning: SensorTuning | None = None,
-    minimum_interval_seconds: int = 10,
+    minimum_interval_seconds: int = TICK_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     """A sensor over ``landing`` (default ``AEROFS_LANDING``, read at each tick)."""
