@@ -388,14 +388,17 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 def tree(root: Path) -> dict[str, tuple[int, str]]:
-    """Every file under ``root``: size and digest."""
+    """Every file under ``root``: size and digest (one removed while listed is not)."""
     if not root.exists():
         return {}
-    return {
-        str(p.relative_to(root)): (p.stat().st_size, blake3(p.read_bytes()))
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    found = {}
+    for p in sorted(root.rglob("*")):
+        try:
+            if p.is_file():
+                found[str(p.relative_to(root))] = (p.stat().st_size, blake3(p.read_bytes()))
+        except FileNotFoundError:  # e.g. a dropped upload's staged file, as it goes
+            continue
+    return found
 
 
 def visible_of(snapshot: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
