@@ -245,9 +245,9 @@ class InstigatorTicks:
     kind: str
     """``sensor`` or ``schedule``."""
     location: str
-    ticks: tuple[tuple[int, float, str | None], ...]
-    """``(tick id, timestamp, error)`` per tick; ``error`` (its root cause's first line)
-    only for a failed tick."""
+    ticks: tuple[tuple[int, float, bool, object | None], ...]
+    """``(tick id, timestamp, failed, error)`` per ended tick; ``error``, a failed tick's
+    ``SerializableErrorInfo`` (Dagster's wrappers around the user's error as causes)."""
 
 
 def instigator_ticks(instance: dg.DagsterInstance, after: float) -> list[InstigatorTicks]:
@@ -256,18 +256,11 @@ def instigator_ticks(instance: dg.DagsterInstance, after: float) -> list[Instiga
     found = []
     for state in instance.all_instigator_state():  # a stopped one has no new ticks
         ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after)
-        rows = []
-        for tick in sorted(ticks, key=lambda t: t.timestamp):
-            if tick.status == TickStatus.STARTED:
-                continue  # in progress: judged when it ends
-            error = None
-            if tick.status == TickStatus.FAILURE:
-                cause = tick.error
-                while cause is not None and cause.cause is not None:
-                    cause = cause.cause  # the user's error, under Dagster's wrappers
-                message = cause.message if cause is not None else ""
-                error = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
-            rows.append((tick.tick_id, tick.timestamp, error))
+        rows = [
+            (tick.tick_id, tick.timestamp, tick.status == TickStatus.FAILURE, tick.error)
+            for tick in sorted(ticks, key=lambda t: t.timestamp)
+            if tick.status != TickStatus.STARTED  # in progress: judged when it ends
+        ]
         found.append(
             InstigatorTicks(
                 name=state.instigator_name,

@@ -393,20 +393,20 @@ def tick_alerts(
         if item.name in ignore:
             continue
         ident = f"{item.location}/{item.name}"
-        for tick_id, timestamp, error in item.ticks:
+        for tick_id, timestamp, failed, error in item.ticks:
             if tick_id <= watch.seen.get(ident, -1):
                 continue
             watch.seen[ident] = tick_id
             was_failing = watch.failing.get(ident, False)
-            watch.failing[ident] = error is not None
-            if error is not None and not was_failing:
+            watch.failing[ident] = failed
+            if failed and not was_failing:
                 found.append(
                     tick_failed(
                         kind=item.kind,
                         name=item.name,
                         location=item.location,
                         tick_id=tick_id,
-                        error=error,
+                        error=error_line(error),
                         occurred_at=timestamp,
                         public_url=public_url,
                     )

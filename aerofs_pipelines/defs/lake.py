@@ -105,16 +105,16 @@ def lake_table_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         catalog = lake_tables.catalog()
         location = lake.storage.uri(f"{TABLES}/{spec.name}")
         out: dict[str, pa.Table] = {}
-        commits: list[BatchCommit] = []
         audits: list[BatchAudit] = []
+        received = committed = False  # any file of the dataset; any commit made
         run_batches = context.partition_keys
         for batch_id in run_batches:
             mine = _of_dataset(tables[batch_id], spec.name)
+            listed = _of_dataset(batch_manifest[batch_id], spec.name)
+            received = received or bool(listed)
             files = [lake.storage.uri(o["output"]) for o in mine if o["status"] == "processed"]
             lost = [f"{o['file']}: {o['reason']}" for o in mine if o["status"] != "processed"] + [
-                e["reason"]
-                for e in _of_dataset(batch_manifest[batch_id], spec.name)
-                if e["status"] == "quarantined"
+                e["reason"] for e in listed if e["status"] == "quarantined"
             ]
             if lost:
                 _refuse_to_drop(catalog, name, batch_id, lost)
@@ -132,14 +132,13 @@ def lake_table_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                     description=f"batch {batch_id}: {exc}", allow_retries=False
                 ) from None
             out[batch_id] = pa.Table.from_pylist([_row(done)], schema=COMMIT_SCHEMA)
-            commits.append(done)
+            committed = committed or done.snapshot_id is not None
             add_batch_metadata(context, run_batches, batch_id, _metadata(done, lost))
             if done.retries:
                 context.log.info(f"{name}: batch {batch_id} committed after {done.retries} retries")
             table = catalog.load_table(name) if done.snapshot_id is not None else None
             audits.append(audit_batch(table, spec, batch_id, files))
-        received = any(_of_dataset(batch_manifest[b], spec.name) for b in run_batches)
-        if received or any(a.snapshot_id is not None for a in commits):
+        if received or committed:
             yield dg.Output(out)
         else:  # not materialized: the last materialization is the dataset's last batch,
             # which its freshness policy (``expected_every``) measures

@@ -25,7 +25,6 @@ import shutil
 import socket
 import stat
 import tempfile
-import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -325,8 +324,9 @@ def _note_clean_write(path: Path) -> None:
             _CLEAN_FOLDERS[key] = after
 
 
-_SYNC_POOL: list[ThreadPoolExecutor] = []
-_SYNC_POOL_LOCK = threading.Lock()
+@lru_cache(maxsize=1)
+def _sync_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(4, thread_name_prefix="aerofs-fsync")
 
 
 def _fsync_path(path: str) -> None:
@@ -351,10 +351,7 @@ def sync_local_files(locations: Iterable[str]) -> None:
         for path in paths:
             _fsync_path(path)
         return
-    with _SYNC_POOL_LOCK:
-        if not _SYNC_POOL:
-            _SYNC_POOL.append(ThreadPoolExecutor(4, thread_name_prefix="aerofs-fsync"))
-    list(_SYNC_POOL[0].map(_fsync_path, paths))  # raises the first error
+    list(_sync_pool().map(_fsync_path, paths))  # raises the first error
 
 
 @contextlib.contextmanager
