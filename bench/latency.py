@@ -76,7 +76,7 @@ from typing import Any
 import dagster as dg
 
 from aerofs_pipelines.sample_data import notes_text, orders_csv
-from bench.harness import format_table, write_json
+from bench.harness import environment, format_table, write_json
 from tests.support.live_server import LiveServer, product_server
 from tests.support.processes import wait_until
 from tests.support.services import PG_ADMIN_URL, moto_server, postgres_database
@@ -204,25 +204,6 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------
 # Set-ups
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """This process's environment with ``values`` set (None: removed), restored after."""
-    saved = {k: os.environ.get(k) for k in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

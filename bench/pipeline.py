@@ -54,7 +54,7 @@ from aerofs_pipelines.defs.partitions import batches_partitions
 from aerofs_pipelines.defs.sensors import SensorTuning, build_landing_sensor
 from aerofs_pipelines.landing.batches import SUCCESS_MARKER
 from aerofs_pipelines.landing.scan import EVENTS_DIR
-from bench.harness import format_table
+from bench.harness import environment, format_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TICK_TARGET_S = 2.0
@@ -441,109 +441,101 @@ def _daemon_backlog(
         "AEROFS_LAKE": str(lake),
         "AEROFS_SENSOR_BACKFILL_THRESHOLD": str(threshold),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # read by the code server's sensor and by the runs it launches
     done = lake / "batch_summary"
     errors: list[BaseException] = []
-    try:
-        # The instance (and its database) outlives the code server and the daemon threads.
-        with (
-            instance_in(work / "home", overrides=RUN_QUEUE) as instance,
-            contextlib.ExitStack() as stack,
-        ):
-            load = ModuleTarget(
-                module_name="bench.pipeline",
-                attribute="daemon_defs",
-                working_directory=str(REPO_ROOT),
-                location_name="bench-daemon",
+    # The instance (and its database) outlives the code server and the daemon threads.
+    with (
+        environment(env),  # read by the code server's sensor and the runs it launches
+        instance_in(work / "home", overrides=RUN_QUEUE) as instance,
+        contextlib.ExitStack() as stack,
+    ):
+        load = ModuleTarget(
+            module_name="bench.pipeline",
+            attribute="daemon_defs",
+            working_directory=str(REPO_ROOT),
+            location_name="bench-daemon",
+        )
+        logger = logging.getLogger("bench.daemon")
+        # As dagster.yaml configures the daemon: runs are created on 4 threads.
+        submit = stack.enter_context(ThreadPoolExecutor(4))
+        workspace = stack.enter_context(create_test_daemon_workspace_context(load, instance))
+        workspace.create_request_context()
+        stop = threading.Event()
+        dequeue_s = float(instance.run_coordinator.dequeue_interval_seconds)  # type: ignore[attr-defined]
+        queue_daemon = stack.enter_context(QueuedRunCoordinatorDaemon(dequeue_s))
+
+        def loop(step: Callable[[], object], pause: float) -> None:
+            while not stop.is_set():
+                try:
+                    step()
+                except BaseException as exc:  # reported after the run
+                    errors.append(exc)
+                    return
+                stop.wait(pause)
+
+        steps: list[tuple[Callable[[], object], float]] = [
+            (lambda: list(execute_sensor_iteration(workspace, logger, None, submit)), 0.1)
+        ]
+        if process_limit > 0:
+            steps += [
+                (
+                    lambda: list(execute_backfill_iteration(workspace, logger)),
+                    BACKFILL_DAEMON_INTERVAL_S,
+                ),
+                (lambda: list(queue_daemon.run_iteration(workspace)), dequeue_s),
+            ]
+
+        def requested() -> int:
+            if threshold >= n:
+                return instance.get_runs_count()
+            return sum(
+                int(b.tags.get(BACKLOG_TAG, "0"))
+                for b in instance.get_backfills(filters=BulkActionsFilter())
             )
-            logger = logging.getLogger("bench.daemon")
-            # As dagster.yaml configures the daemon: runs are created on 4 threads.
-            submit = stack.enter_context(ThreadPoolExecutor(4))
-            workspace = stack.enter_context(create_test_daemon_workspace_context(load, instance))
-            workspace.create_request_context()
-            stop = threading.Event()
-            dequeue_s = float(instance.run_coordinator.dequeue_interval_seconds)  # type: ignore[attr-defined]
-            queue_daemon = stack.enter_context(QueuedRunCoordinatorDaemon(dequeue_s))
 
-            def loop(step: Callable[[], object], pause: float) -> None:
-                while not stop.is_set():
-                    try:
-                        step()
-                    except BaseException as exc:  # reported after the run
-                        errors.append(exc)
-                        return
-                    stop.wait(pause)
-
-            steps: list[tuple[Callable[[], object], float]] = [
-                (lambda: list(execute_sensor_iteration(workspace, logger, None, submit)), 0.1)
-            ]
-            if process_limit > 0:
-                steps += [
-                    (
-                        lambda: list(execute_backfill_iteration(workspace, logger)),
-                        BACKFILL_DAEMON_INTERVAL_S,
-                    ),
-                    (lambda: list(queue_daemon.run_iteration(workspace)), dequeue_s),
-                ]
-
-            def requested() -> int:
-                if threshold >= n:
-                    return instance.get_runs_count()
-                return sum(
-                    int(b.tags.get(BACKLOG_TAG, "0"))
-                    for b in instance.get_backfills(filters=BulkActionsFilter())
-                )
-
-            started = time.perf_counter()
-            threads = [threading.Thread(target=loop, args=st, daemon=True) for st in steps]
+        started = time.perf_counter()
+        threads = [threading.Thread(target=loop, args=st, daemon=True) for st in steps]
+        for t in threads:
+            t.start()
+        count = 0
+        requested_wall = 0.0
+        try:
+            while time.perf_counter() - started < 2 * BACKLOG_TARGET_S and not errors:
+                count = requested()
+                if count >= n:
+                    break
+                time.sleep(0.2)
+            requested_wall = time.perf_counter() - started
+            processed, processed_wall = 0, None
+            while process_limit > 0 and not errors:
+                processed = len(os.listdir(done)) if done.exists() else 0
+                if processed >= n:
+                    processed_wall = time.perf_counter() - started
+                    break
+                if time.perf_counter() - started > process_limit:
+                    processed_wall = None
+                    break
+                time.sleep(1.0)
+            measured_at = time.perf_counter() - started
+        finally:
+            stop.set()
             for t in threads:
-                t.start()
-            count = 0
-            requested_wall = 0.0
-            try:
-                while time.perf_counter() - started < 2 * BACKLOG_TARGET_S and not errors:
-                    count = requested()
-                    if count >= n:
-                        break
-                    time.sleep(0.2)
-                requested_wall = time.perf_counter() - started
-                processed, processed_wall = 0, None
-                while process_limit > 0 and not errors:
-                    processed = len(os.listdir(done)) if done.exists() else 0
-                    if processed >= n:
-                        processed_wall = time.perf_counter() - started
-                        break
-                    if time.perf_counter() - started > process_limit:
-                        processed_wall = None
-                        break
-                    time.sleep(1.0)
-                measured_at = time.perf_counter() - started
-            finally:
-                stop.set()
-                for t in threads:
-                    t.join()
-            ticks = [
-                t
-                for state in instance.all_instigator_state()
-                for t in instance.get_ticks(state.instigator_origin_id, state.selector_id)
-            ]
-            registered = len(instance.get_dynamic_partitions("batches"))
-            backfills = instance.get_backfills(filters=BulkActionsFilter())
-            runs = instance.get_runs_count()
-            if process_limit > 0:
-                # Stop what is still running: the instance and its database go away next.
-                for b in backfills:
-                    if b.status == BulkActionStatus.REQUESTED:
-                        instance.update_backfill(b.with_status(BulkActionStatus.CANCELED))  # type: ignore[no-untyped-call]
-                for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-                    instance.run_launcher.terminate(run.run_id)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+                t.join()
+        ticks = [
+            t
+            for state in instance.all_instigator_state()
+            for t in instance.get_ticks(state.instigator_origin_id, state.selector_id)
+        ]
+        registered = len(instance.get_dynamic_partitions("batches"))
+        backfills = instance.get_backfills(filters=BulkActionsFilter())
+        runs = instance.get_runs_count()
+        if process_limit > 0:
+            # Stop what is still running: the instance and its database go away next.
+            for b in backfills:
+                if b.status == BulkActionStatus.REQUESTED:
+                    instance.update_backfill(b.with_status(BulkActionStatus.CANCELED))  # type: ignore[no-untyped-call]
+            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                instance.run_launcher.terminate(run.run_id)
     if errors:
         raise errors[0]
     tick_seconds = [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp]

@@ -18,8 +18,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.workspace.load_target import ModuleTarget
+from dagster._core.test_utils import freeze_time
 from dagster._daemon.freshness import FreshnessDaemon
 from dagster._daemon.sensor import execute_sensor_iteration
 
@@ -35,7 +34,13 @@ from aerofs_pipelines.defs.alerts import (
 from aerofs_pipelines.defs.jobs import PIPELINE_TAGS
 from aerofs_pipelines.defs.resources import DatasetRegistry
 from aerofs_pipelines.defs.sensors import BATCH_TAG
-from tests.support.pipeline import BAD_ORDERS, env_resources, product_defs, run_batches
+from tests.support.pipeline import (
+    BAD_ORDERS,
+    daemon_workspace,
+    env_resources,
+    product_defs,
+    run_batches,
+)
 from tests.support.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 
 PUBLIC = "https://aerofs.example.com"
@@ -68,7 +73,6 @@ def housekeeping() -> None:
 
 # ---------------------------------------------- a code location for the real daemons
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FLAKY_FLAG = "AEROFS_TEST_FLAKY_SENSOR_FLAG"
 """A file whose existence makes ``flaky_landing`` fail (set before the workspace loads)."""
 batches = dg.DynamicPartitionsDefinition(name="batches")
@@ -152,13 +156,7 @@ def workspace(
 ) -> Iterator[Any]:
     """This module's ``defs`` as the daemons load a code location."""
     monkeypatch.setenv(FLAKY_FLAG, str(tmp_path / "fail"))
-    target = ModuleTarget(
-        module_name=__name__,
-        attribute="defs",
-        working_directory=str(REPO_ROOT),
-        location_name="alerts_test",
-    )
-    with create_test_daemon_workspace_context(target, instance) as context:
+    with daemon_workspace(__name__, instance, "alerts_test") as context:
         yield context
 
 

@@ -13,16 +13,14 @@ import dagster as dg
 import pytest
 from dagster import AssetExecutionContext
 from dagster._core.execution.backfill import BulkActionStatus
-from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 
 from aerofs_pipelines.defs.jobs import batch_job
 from aerofs_pipelines.defs.partitions import batches_partitions
 from aerofs_pipelines.defs.schedules import build_nightly_backfill_schedule
+from tests.support.pipeline import daemon_workspace
 
 FAIL_DIR = "AEROFS_TEST_FAIL_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dg.asset(
@@ -88,14 +86,8 @@ def test_nightly_backfill_reruns_failed_and_missing(
     again = nightly.evaluate_tick(context)
     assert "already launched" in str(again.skip_message)
 
-    target = ModuleTarget(
-        module_name=__name__,
-        attribute="defs",
-        working_directory=str(REPO_ROOT),
-        location_name="test_location",
-    )
     logger = logging.getLogger("test_backfill")
-    with create_test_daemon_workspace_context(target, instance) as workspace:
+    with daemon_workspace(__name__, instance, "test_location") as workspace:
         for _ in range(6):
             list(execute_backfill_iteration(workspace, logger))
             backfill = instance.get_backfill("nightly-20261126-0200")

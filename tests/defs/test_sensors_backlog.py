@@ -16,16 +16,14 @@ import pytest
 from dagster import AssetExecutionContext
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus, PartitionBackfill
 from dagster._core.scheduler.instigation import TickStatus
-from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.sensor import execute_sensor_iteration
 
 from aerofs_pipelines.defs.partitions import batches_partitions
 from aerofs_pipelines.defs.sensors import BACKLOG_TAG, TICK_TAG, SensorTuning, build_landing_sensor
 from aerofs_pipelines.landing.scan import record_ready
+from tests.support.pipeline import daemon_workspace
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_NAMES = ("batch_manifest", "batch_summary")
 
 
@@ -214,13 +212,7 @@ class Daemons:
 
 @pytest.fixture
 def daemons(instance: dg.DagsterInstance, dirs: tuple[Path, Path]) -> Iterator[Daemons]:
-    target = ModuleTarget(
-        module_name=__name__,
-        attribute="defs",
-        working_directory=str(REPO_ROOT),
-        location_name="backlog_test",
-    )
-    with create_test_daemon_workspace_context(target, instance) as workspace:
+    with daemon_workspace(__name__, instance, "backlog_test") as workspace:
         yield Daemons(workspace, instance)
 
 

@@ -9,7 +9,8 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import ModuleTarget
 
 from aerofs_pipelines.defs.assets import BATCH_ASSETS
 from aerofs_pipelines.defs.checks import BATCH_CHECKS
@@ -279,3 +283,16 @@ def check_results(instance: dg.DagsterInstance, run_id: str) -> dict[str, bool]:
         evaluation = event.event_specific_data
         out[evaluation.check_name] = evaluation.passed  # type: ignore[union-attr]
     return out
+
+
+@contextmanager
+def daemon_workspace(
+    module: str, instance: dg.DagsterInstance, location: str
+) -> Iterator[WorkspaceProcessContext]:
+    """``<module>:defs`` loaded as Dagster's daemons load a code location, for their
+    iterations (sensor, backfill, freshness) run in the test's process."""
+    target = ModuleTarget(
+        module_name=module, attribute="defs", working_directory=str(REPO), location_name=location
+    )
+    with create_test_daemon_workspace_context(target, instance) as workspace:
+        yield workspace
