@@ -52,7 +52,7 @@ from pyiceberg.table.update.snapshot import (
     ExpireSnapshots,
 )
 from pyiceberg.transforms import IdentityTransform
-from pyiceberg.types import DoubleType, FloatType, IcebergType, IntegerType, LongType
+from pyiceberg.types import DoubleType, FloatType, IcebergType, IntegerType, LongType, StringType
 
 from aerofs_pipelines import config
 from aerofs_pipelines.lake.layout import BATCH_COLUMN
@@ -397,14 +397,43 @@ def _may_hold(table: Table, batch_id: str) -> bool:
         names = [field.name for field in spec.fields]
         if manifest.content != ManifestContent.DATA or BATCH_COLUMN not in names:
             return True  # not a manifest of ours (delete files, another spec): plan
+        position = names.index(BATCH_COLUMN)
         if manifest.partition_spec_id not in evaluators:
-            projected = inclusive_projection(schema, spec)(in_batch_filter(batch_id))
-            evaluators[manifest.partition_spec_id] = manifest_evaluator(spec, schema, projected)
+            evaluators[manifest.partition_spec_id] = _bounds_evaluator(
+                schema, spec, position, batch_id
+            )
         if not evaluators[manifest.partition_spec_id](manifest):
             continue  # its bounds leave the batch out
-        if batch_id in _batches_listed(table.io, manifest, names.index(BATCH_COLUMN)):
+        if batch_id in _batches_listed(table.io, manifest, position):
             return True
     return False
+
+
+def _bounds_evaluator(
+    schema: Schema, spec: PartitionSpec, position: int, batch_id: str
+) -> Callable[[ManifestFile], bool]:
+    """Whether a manifest's partition bounds take in ``batch_id``: pyiceberg's manifest
+    evaluator of ``batch_id == X``; for our own spec (the batch column, identity, a
+    string) the same comparison of its bounds, without building a visitor for each
+    commit (0.3 ms of a commit right after a conversion)."""
+    field = spec.fields[position]
+    source = schema.find_field(field.source_id)
+    if not (isinstance(field.transform, IdentityTransform) and source.field_type == StringType()):
+        projected = inclusive_projection(schema, spec)(in_batch_filter(batch_id))
+        return manifest_evaluator(spec, schema, projected)
+
+    def takes(manifest: ManifestFile) -> bool:
+        if not manifest.partitions:
+            return True  # no bounds recorded
+        bounds = manifest.partitions[position]
+        if bounds.lower_bound is None or bounds.upper_bound is None:
+            return False  # only nulls: never a batch id
+        try:
+            return bounds.lower_bound.decode() <= batch_id <= bounds.upper_bound.decode()
+        except UnicodeDecodeError:
+            return True  # another writer's truncated bound: read the manifest
+
+    return takes
 
 
 def _batches_listed(io: FileIO, manifest: ManifestFile, position: int) -> frozenset[str]:

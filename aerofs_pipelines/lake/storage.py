@@ -27,7 +27,7 @@ import stat
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -342,16 +342,65 @@ def sync_local_files(locations: Iterable[str]) -> None:
     written after it never names a file a power loss emptied; an object store's files
     (``s3://``) are durable once written. Several are synced at once: the file system
     commits them in one journal transaction where it can, so three cost about one."""
-    paths = [
-        parts.path if parts.scheme else location
-        for location in locations
-        if (parts := urlsplit(location)).scheme in ("", "file")
-    ]
+    paths = _local_paths(locations)
     if len(paths) <= 1:
         for path in paths:
             _fsync_path(path)
         return
     list(_sync_pool().map(_fsync_path, paths))  # raises the first error
+
+
+def start_sync(locations: Iterable[str]) -> Callable[[], None]:
+    """:func:`sync_local_files` in the background: the caller goes on with other work
+    (writing the file that will name these) and calls the returned function to wait for
+    the syncs, which raises the first error."""
+    pending = [_sync_pool().submit(_fsync_path, path) for path in _local_paths(locations)]
+
+    def wait() -> None:
+        for future in pending:
+            future.result()
+
+    return wait
+
+
+def _local_paths(locations: Iterable[str]) -> list[str]:
+    return [path for location in locations if (path := local_path(location)) is not None]
+
+
+def local_path(location: str) -> str | None:
+    """The path of a local file's location (a path or a ``file://`` URI); None for an
+    object store's."""
+    parts = urlsplit(location)
+    if parts.scheme in ("", "file"):
+        return parts.path if parts.scheme else location
+    return None
+
+
+def create_local_file(path: str, parts: Sequence[bytes], *, sync: bool) -> None:
+    """Write a new file (refused if it exists: ``FileExistsError``) from ``parts``, in
+    one system call where it can: no joined copy of them in memory. Its folder is made if
+    missing. With ``sync``, it is fsynced before this returns. A failed write removes it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:  # a new table's first file: its folder is made here
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    try:
+        views = [memoryview(part) for part in parts if part]
+        while views:
+            written = os.writev(fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if views:
+                views[0] = views[0][written:]
+        if sync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
 
 
 @contextlib.contextmanager

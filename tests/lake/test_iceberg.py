@@ -289,3 +289,29 @@ def test_old_snapshots_expire_and_the_rows_stay(catalog: Catalog, tmp_path: Path
     assert iceberg.batch_rows(table) == {f"b{n}": 1 for n in range(5)}
     past = datetime.now(UTC) - timedelta(days=1)  # nothing that old: nothing expires
     assert iceberg.expire_snapshots(catalog, "orders", older_than=past, keep_last=0) == 0
+
+
+def test_the_bounds_check_of_a_commit_is_pyicebergs_manifest_evaluator(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """``_may_hold`` compares a manifest's bounds of the batch column itself: for every
+    manifest (single and merged, ids in and out of order, non-ASCII) and every probe, the
+    answer is that of pyiceberg's evaluator of ``batch_id == X``."""
+    from pyiceberg.expressions.visitors import inclusive_projection, manifest_evaluator
+
+    ids = [f"2026-12-{d:02d}" for d in range(1, 13)] + ["sample-1", "Ärger", "a", "z"]
+    for batch in ids:
+        path = batch_file(tmp_path / "lake", batch, "p", "id,amount\n1,1.5\n")
+        commit_batch(catalog, "orders", batch, [path], location=location(tmp_path))
+    table = catalog.load_table("aerofs.orders")
+    schema, spec = table.schema(), table.spec()
+    position = [f.name for f in spec.fields].index("batch_id")
+    manifests = table.current_snapshot().manifests(table.io)  # type: ignore[union-attr]
+    assert any((m.added_files_count or 0) + (m.existing_files_count or 0) > 1 for m in manifests)
+    probes = [*ids, "", "0", "2026-12-015", "2026-13", "sample", "Ä", "zz", "\uffff"]
+    for probe in probes:
+        ours = iceberg._bounds_evaluator(schema, spec, position, probe)
+        projected = inclusive_projection(schema, spec)(in_batch_filter(probe))
+        theirs = manifest_evaluator(spec, schema, projected)
+        for manifest in manifests:
+            assert ours(manifest) == theirs(manifest), (probe, manifest.partitions)

@@ -30,7 +30,7 @@ from pyiceberg.manifest import (
     write_manifest_list,
 )
 from pyiceberg.serializers import FromInputFile
-from pyiceberg.table import Transaction
+from pyiceberg.table import TableProperties, Transaction
 from pyiceberg.table.update import snapshot as snapshot_update
 from pyiceberg.table.update import update_table_metadata
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
@@ -38,6 +38,7 @@ from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 from aerofs_pipelines.lake import pyiceberg_compat as compat
 from aerofs_pipelines.lake.iceberg import (
     BATCH_PROPERTY,
+    TABLE_PROPERTIES,
     commit_batch,
     expire_snapshots,
     open_catalog,
@@ -151,6 +152,86 @@ def test_snapshot_lookup_finds_what_pyicebergs_finds(catalog: Catalog, tmp_path:
     assert type(metadata).snapshot_by_id is compat.snapshot_by_id  # installed
 
 
+def test_snapshot_lookup_stays_pyicebergs_as_lists_grow_and_shrink(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """The sets of ids ``snapshot_by_id`` keeps are copied from a list a new one extends:
+    after appends, an expiry (which copies the oldest kept snapshot) and more appends,
+    every id is found as pyiceberg finds it, and one that is gone is not."""
+
+    def same_as_pyicebergs(gone: frozenset[int] = frozenset()) -> list[int]:
+        metadata = catalog.load_table("aerofs.orders").metadata
+        for snapshot in metadata.snapshots:
+            oldest_first = next(
+                s for s in metadata.snapshots if s.snapshot_id == snapshot.snapshot_id
+            )
+            assert metadata.snapshot_by_id(snapshot.snapshot_id) is oldest_first
+        for snapshot_id in gone:
+            assert metadata.snapshot_by_id(snapshot_id) is None
+        return [s.snapshot_id for s in metadata.snapshots]
+
+    commit(catalog, tmp_path, "i1", "i2", "i3")
+    before = same_as_pyicebergs()
+    expire_snapshots(catalog, "orders", older_than=datetime.now(UTC), keep_last=1)
+    after = same_as_pyicebergs(frozenset(before[:-1]))
+    commit(catalog, tmp_path, "i4", "i5")
+    assert same_as_pyicebergs(frozenset(before[:-1]))[: len(after)] == after
+
+
+def test_a_tables_first_commit_in_a_process_extends_the_lists_it_read(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """A process that reads a table's metadata file keeps its lists of snapshots as the
+    file holds them (``_keep_lists_read``), and its commit writes pyiceberg's own JSON."""
+    commit(catalog, tmp_path, "r1", "r2")
+    assert isinstance(catalog, compat.LakeCatalog)
+    compat._LISTED.clear()  # a new process: nothing written by it yet,
+    catalog._latest.clear()  # nor read
+    table = catalog.load_table("aerofs.orders")
+    kept = {key[1]: items for key, (items, _) in compat._LISTED.items()}
+    assert kept["snapshots"] == table.metadata.snapshots
+    assert kept["snapshot-log"] == table.metadata.snapshot_log
+    commit(catalog, tmp_path, "r3")
+    table = catalog.load_table("aerofs.orders")
+    written = json.loads(Path(table.metadata_location).read_text())
+    assert written == json.loads(table.metadata.model_dump_json())
+    assert [s["summary"][BATCH_PROPERTY] for s in written["snapshots"]] == ["r1", "r2", "r3"]
+
+
+def test_lists_are_not_kept_from_a_file_laid_out_otherwise(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """pyiceberg's own writer puts the snapshots before their log: nothing is taken from
+    such a file, nor from one whose list does not hold the snapshots parsed."""
+    commit(catalog, tmp_path, "o1", "o2")
+    table = catalog.load_table("aerofs.orders")
+    own = table.metadata.model_dump_json().encode()
+    compat._LISTED.clear()
+    compat._keep_lists_read(table.metadata, own)
+    assert not compat._LISTED
+    ours = Path(table.metadata_location).read_bytes()
+    first = b'{"snapshot-id":%d,' % table.metadata.snapshots[0].snapshot_id
+    compat._keep_lists_read(table.metadata, ours.replace(first, b'{"snapshot-id":1,'))
+    assert not compat._LISTED
+    compat._keep_lists_read(table.metadata, ours)
+    assert len(compat._LISTED) == 2
+
+
+def test_old_metadata_files_are_still_deleted_after_commits(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyiceberg's removal of the metadata files the log dropped runs in a thread of its
+    own (``LakeCatalog._delete_old_metadata``): the files still go."""
+    monkeypatch.setitem(TABLE_PROPERTIES, TableProperties.METADATA_PREVIOUS_VERSIONS_MAX, "2")
+    commit(catalog, tmp_path, "x1", "x2", "x3", "x4", "x5")
+    compat._deleter().submit(lambda: None).result()  # what was queued before is done
+    table = catalog.load_table("aerofs.orders")
+    logged = {Path(e.metadata_file.removeprefix("file://")) for e in table.metadata.metadata_log}
+    folder = tmp_path / "lake/tables/orders/metadata"
+    assert set(folder.glob("*.metadata.json")) == {*logged, Path(table.metadata_location)}
+    assert len(logged) == 2
+
+
 def test_data_file_from_footer_is_pyicebergs_entry(catalog: Catalog, tmp_path: Path) -> None:
     commit(catalog, tmp_path, "d1")
     table = catalog.load_table("aerofs.orders")
@@ -160,6 +241,14 @@ def test_data_file_from_footer_is_pyicebergs_entry(catalog: Catalog, tmp_path: P
     theirs = parquet_file_to_data_file(table.io, table.metadata, path)
     assert ours == theirs
     assert ours.record_count == 2 and ours.partition[0] == "d2"
+    # the statistics plan is kept per table and schema, and made again when the
+    # metrics settings change
+    with table.transaction() as tx:
+        tx.set_properties({"write.metadata.metrics.default": "counts"})
+    table = catalog.load_table("aerofs.orders")
+    ours = compat.data_file_from_footer(table.metadata, path, Path(path).stat().st_size, footer)
+    assert ours == parquet_file_to_data_file(table.io, table.metadata, path)
+    assert not ours.lower_bounds and ours.value_counts
 
 
 def test_count_merging_append_merges_what_it_is_told(catalog: Catalog, tmp_path: Path) -> None:

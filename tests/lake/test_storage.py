@@ -14,6 +14,8 @@ from aerofs_pipelines.lake.storage import (
     S3Storage,
     Storage,
     UnsafePathError,
+    create_local_file,
+    local_path,
     open_storage,
     safe_key,
 )
@@ -189,3 +191,23 @@ def test_s3_multipart_upload_is_all_or_nothing(
     assert not store.exists("broken.bin")
     uploads = store.client.list_multipart_uploads(Bucket=s3_env).get("Uploads", [])
     assert uploads == []  # aborted, not left pending
+
+
+def test_create_local_file_writes_its_parts_once(tmp_path: Path) -> None:
+    """``create_local_file``: the parts in order, in a folder it makes; an existing file
+    is refused and left as it was."""
+    path = tmp_path / "new" / "metadata" / "v1.json"
+    create_local_file(str(path), [b'{"a":', b"", b"1}"], sync=True)
+    assert path.read_bytes() == b'{"a":1}'
+    with pytest.raises(FileExistsError):
+        create_local_file(str(path), [b"other"], sync=False)
+    assert path.read_bytes() == b'{"a":1}'
+    big = [os.urandom(3 * 2**20), os.urandom(5)]  # more than one write may take
+    create_local_file(str(tmp_path / "big"), big, sync=False)
+    assert (tmp_path / "big").read_bytes() == b"".join(big)
+
+
+def test_local_path_reads_paths_and_file_uris() -> None:
+    assert local_path("/lake/x.json") == "/lake/x.json"
+    assert local_path("file:///lake/x.json") == "/lake/x.json"
+    assert local_path("s3://bucket/x.json") is None
