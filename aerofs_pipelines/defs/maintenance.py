@@ -5,9 +5,11 @@ table that only grows makes each commit dearer (docs/capacity.md). The job expir
 snapshots older than ``AEROFS_LAKE_SNAPSHOT_RETENTION_DAYS`` (keeping the newest
 :data:`KEEP_LAST` whatever their age) in every table of the catalog, then removes the
 files of each table's folder that nothing references any more and that are older than
-``lake.orphans.ORPHAN_MIN_AGE``. Alongside, it removes the HTTP uploads of the landing
-zone left incomplete for ``AEROFS_UPLOAD_EXPIRY_HOURS`` (:func:`remove_abandoned`). The
-schedule runs it daily at 03:00 UTC, after the nightly backfill.
+``lake.orphans.ORPHAN_MIN_AGE`` (never a data file written before its table existed: a
+warning names ``aerofs tables adopt``, which brings such batches in). Alongside, it
+removes the HTTP uploads of the landing zone left incomplete for
+``AEROFS_UPLOAD_EXPIRY_HOURS`` (:func:`remove_abandoned`). The schedule runs it daily at
+03:00 UTC, after the nightly backfill.
 """
 
 import datetime as dt
@@ -18,7 +20,7 @@ from aerofs_pipelines import config
 from aerofs_pipelines.defs.resources import LakeStore, LakeTables
 from aerofs_pipelines.lake.iceberg import NAMESPACE, all_tables, expire_snapshots
 from aerofs_pipelines.lake.layout import TABLES
-from aerofs_pipelines.lake.orphans import ORPHAN_MIN_AGE, remove_orphan_files
+from aerofs_pipelines.lake.orphans import ADOPT_COMMAND, ORPHAN_MIN_AGE, remove_orphan_files
 from aerofs_pipelines.lake.storage import open_storage
 from aerofs_pipelines.landing.uploads import remove_abandoned
 
@@ -58,7 +60,8 @@ def expire_lake_snapshots(context: dg.OpExecutionContext, lake_tables: LakeTable
 
 @dg.op(
     description="Remove the files of each lake table's folder that no snapshot references "
-    "(after expiry), once they are older than three days."
+    "(after expiry), once they are older than three days; data files older than their "
+    "table are kept (aerofs tables adopt)."
 )
 def remove_lake_orphan_files(
     context: dg.OpExecutionContext, expired: int, lake: LakeStore, lake_tables: LakeTables
@@ -80,6 +83,13 @@ def remove_lake_orphan_files(
             f"({sweep.removed_bytes} bytes), {sweep.kept_young} younger ones kept, "
             f"{sweep.referenced} referenced"
         )
+        if sweep.kept_pre_table:
+            context.log.warning(
+                f"{sweep.table}: {sweep.kept_pre_table} data files under "
+                f"{lake.storage.uri(folder)} were written before the table existed and "
+                "nothing references them (a lake from before the tables); they are kept: "
+                f"run `{ADOPT_COMMAND}` to bring their batches into the table"
+            )
     return total
 
 

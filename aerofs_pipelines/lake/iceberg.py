@@ -69,6 +69,7 @@ __all__ = [
     "BATCH_COLUMN",
     "BATCH_PROPERTY",
     "COMMIT_ATTEMPTS",
+    "CREATED_AT_PROPERTY",
     "NAMESPACE",
     "BatchCommit",
     "DataFile",
@@ -84,8 +85,10 @@ __all__ = [
     "data_files",
     "describe",
     "expire_snapshots",
+    "find_table",
     "in_batch_filter",
     "open_catalog",
+    "table_created_at_ms",
     "table_identifier",
 ]
 
@@ -93,6 +96,9 @@ NAMESPACE = "aerofs"
 """Every dataset's table is ``aerofs.<dataset>``."""
 BATCH_PROPERTY = "aerofs.batch"
 """Snapshot summary property naming the batch a commit wrote."""
+CREATED_AT_PROPERTY = "aerofs.created-at-ms"
+"""Table property: when the table was created (ms since the epoch). The lake's files
+older than that were written before the table existed (``lake.orphans``, ``lake.adopt``)."""
 CATALOG_NAME = "aerofs"
 PG_SCHEMA = "aerofs_lake"
 """PostgreSQL schema of the catalog's two tables, apart from Dagster's."""
@@ -269,6 +275,32 @@ def _load(catalog: Catalog, name: str) -> Table:
         ) from None
 
 
+def find_table(catalog: Catalog, dataset: str) -> Table | None:
+    """The dataset's table, or None before its first commit."""
+    try:
+        return _load(catalog, ".".join(table_identifier(dataset)))
+    except NoSuchTableError:
+        return None
+
+
+def table_created_at_ms(table: Table) -> int:
+    """When the table was created (ms since the epoch): its :data:`CREATED_AT_PROPERTY`;
+    for a table made before that property, the earliest time its metadata still knows
+    (logged metadata files, snapshots, last update), which is later than the creation
+    when those were trimmed: whatever counts as older than the table stays so."""
+    recorded = table.properties.get(CREATED_AT_PROPERTY, "")
+    if recorded.isdigit():
+        return int(recorded)
+    metadata = table.metadata
+    return min(
+        [
+            metadata.last_updated_ms,
+            *(entry.timestamp_ms for entry in metadata.metadata_log),
+            *(snapshot.timestamp_ms for snapshot in metadata.snapshots),
+        ]
+    )
+
+
 def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) -> Table:
     ident = table_identifier(dataset)
     # writers creating the first table together race: the loser's insert violates the
@@ -286,10 +318,17 @@ def _create(catalog: Catalog, dataset: str, location: str, schema: pa.Schema) ->
     )
     # the kernel's Parquet has no field ids: readers resolve columns by name, so the name
     # mapping is part of the table from its first commit (a writer killed between two
-    # commits would leave a table no reader can scan); schema updates keep it in step
+    # commits would leave a table no reader can scan); schema updates keep it in step.
+    # The creation time goes in the same commit: the orphan sweep must never find a table
+    # without it that was made after it existed.
+    created = {CREATED_AT_PROPERTY: str(int(time.time() * 1000))}
     try:
         with catalog.create_table_transaction(
-            ident, schema=ice, partition_spec=spec, location=location, properties=TABLE_PROPERTIES
+            ident,
+            schema=ice,
+            partition_spec=spec,
+            location=location,
+            properties={**TABLE_PROPERTIES, **created},
         ) as tx:
             mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})

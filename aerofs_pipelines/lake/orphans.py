@@ -7,6 +7,10 @@ before committing; converted files of batches whose publish never happened. Iceb
 leaves them (its expiry rewrites metadata only); :func:`remove_orphan_files` deletes
 them, but only those older than :data:`ORPHAN_MIN_AGE`, so a writer that is still on
 its way to committing never loses a file it wrote.
+
+A data file written before its table existed is never removed: lakes from before the
+tables hold their batches there, unreferenced, and that can be the only copy of the
+data. ``aerofs tables adopt`` (``lake.adopt``) brings such batches into the table.
 """
 
 from __future__ import annotations
@@ -16,13 +20,23 @@ from dataclasses import dataclass
 
 from pyiceberg.table import Table
 
+from aerofs_pipelines.lake.iceberg import table_created_at_ms
+from aerofs_pipelines.lake.layout import parse_table_key
 from aerofs_pipelines.lake.storage import Storage
 
-__all__ = ["ORPHAN_MIN_AGE", "OrphanSweep", "referenced_files", "remove_orphan_files"]
+__all__ = [
+    "ADOPT_COMMAND",
+    "ORPHAN_MIN_AGE",
+    "OrphanSweep",
+    "referenced_files",
+    "remove_orphan_files",
+]
 
 ORPHAN_MIN_AGE = dt.timedelta(days=3)
 """Iceberg's own default for orphan removal: far longer than any commit takes, and a
 batch whose publish failed keeps its converted files for a retry for as long."""
+ADOPT_COMMAND = "aerofs tables adopt"
+"""What brings the data files a sweep keeps as older than their table into it."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,9 @@ class OrphanSweep:
     removed_bytes: int
     kept_young: int
     """Unreferenced files kept because they are younger than the cutoff."""
+    kept_pre_table: int = 0
+    """Unreferenced data files kept because they were written before the table was
+    created: batches of a lake from before the tables (``aerofs tables adopt``)."""
 
 
 def _path(uri: str) -> str:
@@ -64,19 +81,25 @@ def remove_orphan_files(
     table: Table, lake: Storage, folder: str, *, older_than: dt.datetime
 ) -> OrphanSweep:
     """Delete the files under the lake key ``folder`` (the table's location) that the
-    table does not reference and that were last written before ``older_than``.
+    table does not reference and that were last written before ``older_than``, except
+    data files (``batch=<id>/*.parquet``) written before the table was created.
 
     The references are read in full before anything is deleted: a manifest that cannot
     be read raises, and nothing is removed.
     """
     refs = referenced_files(table)
     cutoff = older_than.timestamp()
+    created = table_created_at_ms(table) / 1000
     found = lake.list_files(folder)
-    removed = removed_bytes = young = 0
+    removed = removed_bytes = young = pre_table = 0
     for item in found:
         if item.problem or _path(lake.uri(item.key)) in refs:
             continue
-        if item.modified is None or item.modified >= cutoff:
+        written = item.modified
+        if written is not None and written < created and parse_table_key(item.key):
+            pre_table += 1
+            continue
+        if written is None or written >= cutoff:
             young += 1
             continue
         lake.delete(item.key)
@@ -85,8 +108,9 @@ def remove_orphan_files(
     return OrphanSweep(
         table=".".join(table.name()),
         files=len(found),
-        referenced=len(found) - removed - young,
+        referenced=len(found) - removed - young - pre_table,
         removed=removed,
         removed_bytes=removed_bytes,
         kept_young=young,
+        kept_pre_table=pre_table,
     )

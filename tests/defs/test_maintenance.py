@@ -4,10 +4,12 @@ landing zone's abandoned HTTP uploads (tests/landing/test_uploads.py covers whic
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from aerofs_pipelines import kernels
@@ -16,6 +18,7 @@ from aerofs_pipelines.defs.resources import LakeStore, LakeTables
 from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
 from aerofs_pipelines.lake.storage import LocalStorage
 from aerofs_pipelines.landing.uploads import UPLOADS_DIR, BatchUploads
+from tests.support.lake_files import pre_table_file
 from tests.support.pipeline import product_defs
 
 
@@ -103,3 +106,27 @@ def test_the_job_removes_abandoned_uploads(
 
     again = lake_maintenance_job.execute_in_process(resources=resources)
     assert again.output_for_node("remove_abandoned_uploads") == 0
+
+
+def test_the_job_keeps_batches_from_before_the_tables_and_says_how_to_adopt_them(
+    lake: Path, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    old = pre_table_file(lake, "orders", "old", "orders", "id\n1\n", days_ago=30)
+    location = lake / "tables" / "orders"
+    src = tmp_path / "new.csv"
+    src.write_text("id\n2\n")
+    dst = location / "batch=new" / "p.parquet"
+    dst.parent.mkdir(parents=True)
+    kernels.csv_to_parquet(src, dst, constant_columns={"batch_id": "new"})
+    commit_batch(open_catalog(), "orders", "new", [str(dst)], location=str(location))
+
+    resources = {"lake_tables": LakeTables(), "lake": LakeStore(url=str(lake))}
+    result = lake_maintenance_job.execute_in_process(resources=resources, instance=instance)
+    assert result.success and result.output_for_node("remove_lake_orphan_files") == 0
+    assert old.exists()
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.WARNING and "aerofs tables adopt" in e.user_message
+    ]
+    assert len(warnings) == 1 and "aerofs.orders: 1 data files" in warnings[0], warnings
