@@ -1,4 +1,5 @@
-"""``aerofs tables list|show``: the lake's Iceberg tables from the configured catalog."""
+"""``aerofs tables list|show|adopt``: the lake's Iceberg tables from the configured catalog,
+and the batches of a lake from before them brought in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from aerofs_pipelines import cli, kernels
 from aerofs_pipelines.lake.iceberg import commit_batch, open_catalog
+from aerofs_pipelines.registry import load_registry
+from tests.support.lake_files import pre_table_file
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -52,3 +55,44 @@ def test_list_and_show(lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
     code, out, err = run(capsys, "tables", "show", "nope")
     assert code == 1 and "no table aerofs.nope" in err and out == ""
+
+
+def test_adopt_prints_its_plan_then_adopts_and_fails_on_a_batch_that_does_not_fit(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = load_registry().get("orders")
+    assert spec is not None
+    header = "order_id,order_date,customer,amount,quantity,note"
+    good = f"{header}\n1,2024-01-02,ann,1.5,1,\n"
+    pre_table_file(lake, "orders", "old-1", "orders", good, schema=spec.arrow_schema())
+    bad = pre_table_file(lake, "orders", "old-2", "orders", "order_id,customer\n2,bob\n")
+    pre_table_file(lake, "sales", "old-1", "sales", "region\nEU\n")
+
+    code, out, err = run(capsys, "tables", "adopt", "--dry-run")
+    assert code == 1 and "1 batch(es) not adopted" in err
+    lines = out.splitlines()
+    assert lines[0].split() == ["BATCH", "NAME", "FILES", "ROWS", "OUTCOME", "WHAT"]
+    assert lines[1].split()[:6] == ["old-1", "orders", "1", "1", "to", "adopt"]
+    assert lines[2].split()[:5] == ["old-2", "orders", "1", "-", "failed"]
+    assert f"{bad}: columns ['order_id', 'customer'] differ" in lines[2]
+    assert lines[3].split()[:6] == ["old-1", "sales", "1", "-", "to", "move"]
+    assert "dry run: nothing changed" in out
+    assert not (lake / "unregistered").exists()
+
+    code, out, _ = run(capsys, "tables", "adopt", "--json")
+    doc = json.loads(out)
+    assert code == 1 and (doc["dry_run"], doc["failed"]) == (False, 1)
+    assert [(b["batch_id"], b["action"], b["done"]) for b in doc["batches"]] == [
+        ("old-1", "adopt", True),
+        ("old-2", "adopt", False),
+        ("old-1", "move", True),
+    ]
+    assert doc["batches"][0]["rows"] == 1 and isinstance(doc["batches"][0]["snapshot_id"], int)
+    assert doc["batches"][1]["problem"].startswith(f"{bad}: columns")
+    assert doc["batches"][2]["written"] == ["unregistered/tables/sales/batch=old-1/sales.parquet"]
+
+    bad.unlink()  # the operator converts or drops the batch that did not fit
+    code, out, _ = run(capsys, "tables", "adopt")
+    assert code == 0 and out.startswith("nothing to adopt in ")
+    code, out, _ = run(capsys, "tables", "adopt", "--json")
+    assert (code, json.loads(out)["batches"]) == (0, [])
