@@ -26,7 +26,7 @@ originals go last. No Dagster here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -93,7 +93,7 @@ class AdoptReport:
 
     batches: tuple[BatchAdoption, ...]
     dry_run: bool
-    skipped: tuple[str, ...] = field(default=())
+    skipped: tuple[str, ...] = ()
     """Names whose files were left alone, and why (a table outside this lake)."""
 
     @property
