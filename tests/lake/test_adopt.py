@@ -20,7 +20,7 @@ from aerofs_pipelines.lake.adopt import adopt_old_batches
 from aerofs_pipelines.lake.iceberg import BATCH_PROPERTY, commit_batch, open_catalog
 from aerofs_pipelines.lake.orphans import remove_orphan_files
 from aerofs_pipelines.lake.storage import LocalStorage, Storage, open_storage
-from aerofs_pipelines.registry import Registry, load_registry
+from aerofs_pipelines.registry import Registry, load_registry, parse_registry
 from tests.support.lake_files import batch_file, pre_table_file
 
 HEADER = "order_id,order_date,customer,amount,quantity,note"
@@ -219,3 +219,44 @@ def test_a_run_that_died_before_its_commit_is_completed_without_duplicates(
     assert iceberg.batch_rows(orders) == {"b": 2}
     assert iceberg.batch_files(orders, "b") == [str(lake / target)]
     assert adopt_old_batches(store, open_catalog(), registry()).batches == ()
+
+
+def test_datasets_not_strict_or_without_columns_are_conformed_as_conversion_would(
+    lake: Path, tmp_path: Path
+) -> None:
+    """Not strict: the declared columns typed by name (an old narrower integer widened),
+    the others kept, a missing nullable one left out; no declared columns: the file's
+    own; ``batch_id`` last either way, as the kernel writes it."""
+    loose = parse_registry(
+        "datasets:\n"
+        "  loose:\n"
+        "    patterns: ['loose*.csv']\n"
+        "    strict: false\n"
+        "    columns:\n"
+        "      id: {type: int64, nullable: false}\n"
+        "      score: {type: float64}\n"
+        "      gone: {type: string}\n"
+        "  free:\n"
+        "    patterns: ['free*.csv']\n"
+    )
+    old = tmp_path / "old"
+    narrow = pa.schema([("extra", pa.string()), ("id", pa.int32()), ("score", pa.int64())])
+    pre_table_file(old, "loose", "b", "loose", "extra,id,score\nx,1,7\n", schema=narrow)
+    pre_table_file(old, "free", "b", "free", "when,n\n2024-01-02,3\n")
+    store = open_storage(str(lake))
+    land(store, old)
+
+    report = adopt_old_batches(store, open_catalog(), loose)
+    assert [(b.name, b.action, b.problem) for b in report.batches] == [
+        ("free", "adopt", None),
+        ("loose", "adopt", None),
+    ]
+    rows = open_catalog().load_table("aerofs.loose").scan().to_arrow()
+    assert rows.schema.names == ["extra", "id", "score", "batch_id"]
+    assert (rows.schema.field("id").type, rows.schema.field("score").type) == (
+        pa.int64(),
+        pa.float64(),
+    )
+    assert rows.to_pylist() == [{"extra": "x", "id": 1, "score": 7.0, "batch_id": "b"}]
+    free = open_catalog().load_table("aerofs.free").scan().to_arrow()
+    assert free.to_pylist() == [{"when": dt.date(2024, 1, 2), "n": 3, "batch_id": "b"}]
