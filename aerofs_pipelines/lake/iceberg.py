@@ -42,7 +42,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import BooleanExpression, EqualTo
 from pyiceberg.expressions.visitors import inclusive_projection, manifest_evaluator
-from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -61,6 +61,7 @@ from aerofs_pipelines.lake.pyiceberg_compat import (
     LakeCatalog,
     MemoTransaction,
     data_file_from_footer,
+    file_io,
     iceberg_schema,
 )
 from aerofs_pipelines.sqlite_wal import enable_wal
@@ -509,7 +510,7 @@ def commit_batch(
     refused (:class:`SchemaConflict`). Either way nothing is committed then.
     """
     name = ".".join(table_identifier(dataset))
-    footers = _read_footers(load_file_io(catalog.properties, location), files)
+    footers = _read_footers(file_io(catalog.properties, location), files)
     schema = _union_schema(footers) if footers else None
     if schema is not None and BATCH_COLUMN not in schema.names:
         raise LakeTableError(f"{name}: the batch's files have no {BATCH_COLUMN!r} column")

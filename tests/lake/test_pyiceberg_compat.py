@@ -19,7 +19,7 @@ from pyiceberg.avro import resolver as avro_resolver
 from pyiceberg.avro.file import AvroFileHeader
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.io import FileIO
+from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (
     ManifestContent,
@@ -342,6 +342,7 @@ def test_avro_files_are_written_and_read_as_pyiceberg_does(
     monkeypatch.setattr(avro_file, "AvroSchemaConversion", AvroSchemaConversion)
     monkeypatch.setattr(AvroFileHeader, "get_schema", compat._pyiceberg_get_schema)
     monkeypatch.setattr(ManifestWriter, "_with_partition", compat._pyiceberg_with_partition)
+    monkeypatch.setattr(avro_file.AvroOutputFile, "_write_header", compat._pyiceberg_write_header)
     theirs = write("theirs")
     assert ours[0] == ours[1] == theirs
     assert read_ours[0] == read_ours[1] == read()
@@ -438,3 +439,28 @@ def test_a_commit_syncs_the_files_it_names_before_the_catalog_does(
         path = Path(location.removeprefix("file://")).resolve()
         assert path in files, f"{path} never synced"
         assert files[path] == before.metadata_location, f"{path} synced after the commit"
+
+
+def test_local_output_files_are_created_as_pyiceberg_creates_them(tmp_path: Path) -> None:
+    """``create_output``: a local file pyiceberg writes (a manifest, a list) is a Python
+    file; its folder is made; ``overwrite=False`` refuses an existing file, as pyiceberg's
+    does, and leaves it as it was."""
+    io = load_file_io({}, str(tmp_path))
+    target = io.new_output(str(tmp_path / "new" / "m.avro"))
+    with target.create() as stream:
+        stream.write(b"first")
+    assert (tmp_path / "new" / "m.avro").read_bytes() == b"first"
+    with pytest.raises(FileExistsError):
+        target.create()
+    with target.create(overwrite=True) as stream:
+        stream.write(b"second")
+    assert target.to_input_file().open().read() == b"second"
+    assert len(target) == len(b"second")
+
+
+def test_file_io_is_pyicebergs_one_per_properties_and_scheme(tmp_path: Path) -> None:
+    here = compat.file_io({"k": "v"}, str(tmp_path / "a"))
+    assert type(here) is type(load_file_io({"k": "v"}, str(tmp_path / "a")))
+    assert compat.file_io({"k": "v"}, f"file://{tmp_path}/b") is here
+    assert compat.file_io({"k": "other"}, str(tmp_path / "a")) is not here
+    assert compat.file_io({"k": "v"}, "s3://bucket/x") is not here
