@@ -18,7 +18,7 @@ from pyiceberg.avro import file as avro_file
 from pyiceberg.avro import resolver as avro_resolver
 from pyiceberg.avro.file import AvroFileHeader
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (
@@ -464,3 +464,17 @@ def test_file_io_is_pyicebergs_one_per_properties_and_scheme(tmp_path: Path) -> 
     assert compat.file_io({"k": "v"}, f"file://{tmp_path}/b") is here
     assert compat.file_io({"k": "other"}, str(tmp_path / "a")) is not here
     assert compat.file_io({"k": "v"}, "s3://bucket/x") is not here
+
+
+def test_load_table_is_pyicebergs(catalog: Catalog, tmp_path: Path) -> None:
+    """``LakeCatalog.load_table``: the table it gives, read afresh (``_read``) or kept,
+    is pyiceberg's; a missing one is pyiceberg's error."""
+    assert isinstance(catalog, compat.LakeCatalog)
+    commit(catalog, tmp_path, "t1", "t2")
+    catalog._latest.clear()  # read afresh
+    ours = catalog.load_table("aerofs.orders")
+    theirs = FromInputFile.table_metadata(ours.io.new_input(ours.metadata_location))
+    assert ours.metadata == theirs
+    assert catalog.load_table(("aerofs", "orders")).metadata is ours.metadata  # kept
+    with pytest.raises(NoSuchTableError, match=r"Table does not exist: aerofs\.missing"):
+        catalog.load_table("aerofs.missing")
