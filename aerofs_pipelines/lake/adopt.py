@@ -43,7 +43,6 @@ from aerofs_pipelines.lake.iceberg import (
     batch_rows,
     commit_batch,
     find_table,
-    table_created_at_ms,
 )
 from aerofs_pipelines.lake.layout import (
     BATCH_COLUMN,
@@ -52,7 +51,7 @@ from aerofs_pipelines.lake.layout import (
     parse_table_key,
     table_key,
 )
-from aerofs_pipelines.lake.orphans import referenced_files
+from aerofs_pipelines.lake.orphans import TableFiles
 from aerofs_pipelines.lake.storage import Storage, StoredFile, scratch_dir
 from aerofs_pipelines.registry import DatasetSpec, Registry
 
@@ -143,18 +142,14 @@ _Old = list[tuple[StoredFile, TableFile]]
 def _old_files(lake: Storage, folder: str, table: Table | None) -> dict[str, _Old]:
     """The folder's data files no table references and written before it (every one
     when there is no table yet), by batch."""
-    refs: set[str] = set()
-    created: float | None = None
-    if table is not None:
-        refs = referenced_files(table)
-        created = table_created_at_ms(table) / 1000
+    files = TableFiles.of(table) if table is not None else None
     found: dict[str, _Old] = {}
     for item in lake.list_files(folder):
         parsed = parse_table_key(item.key)
-        if parsed is None or item.problem or lake.uri(item.key) in refs:
+        if parsed is None or item.problem:
             continue
-        if created is not None and (item.modified is None or item.modified >= created):
-            continue  # the table's own era: the orphan sweep's business
+        if files is not None and (files.references(lake, item.key) or not files.predates(item)):
+            continue  # the table's own, or of its era: the orphan sweep's business
         found.setdefault(parsed.batch_id, []).append((item, parsed))
     return found
 

@@ -22,12 +22,13 @@ from pyiceberg.table import Table
 
 from aerofs_pipelines.lake.iceberg import table_created_at_ms
 from aerofs_pipelines.lake.layout import parse_table_key
-from aerofs_pipelines.lake.storage import Storage
+from aerofs_pipelines.lake.storage import Storage, StoredFile
 
 __all__ = [
     "ADOPT_COMMAND",
     "ORPHAN_MIN_AGE",
     "OrphanSweep",
+    "TableFiles",
     "referenced_files",
     "remove_orphan_files",
 ]
@@ -77,6 +78,28 @@ def referenced_files(table: Table) -> set[str]:
     return {_path(r) for r in refs}
 
 
+@dataclass(frozen=True)
+class TableFiles:
+    """What a table's metadata tells of the files in its folder: those it references
+    (read in full: a manifest that cannot be read raises), and when it was created."""
+
+    refs: frozenset[str]
+    created_s: float
+
+    @classmethod
+    def of(cls, table: Table) -> TableFiles:
+        return cls(frozenset(referenced_files(table)), table_created_at_ms(table) / 1000)
+
+    def references(self, lake: Storage, key: str) -> bool:
+        return _path(lake.uri(key)) in self.refs
+
+    def predates(self, item: StoredFile) -> bool:
+        """Whether ``item`` is a data file (``batch=<id>/*.parquet``) last written before
+        the table was created: a batch of a lake from before the tables."""
+        written = item.modified
+        return written is not None and written < self.created_s and bool(parse_table_key(item.key))
+
+
 def remove_orphan_files(
     table: Table, lake: Storage, folder: str, *, older_than: dt.datetime
 ) -> OrphanSweep:
@@ -87,19 +110,17 @@ def remove_orphan_files(
     The references are read in full before anything is deleted: a manifest that cannot
     be read raises, and nothing is removed.
     """
-    refs = referenced_files(table)
+    files = TableFiles.of(table)
     cutoff = older_than.timestamp()
-    created = table_created_at_ms(table) / 1000
     found = lake.list_files(folder)
     removed = removed_bytes = young = pre_table = 0
     for item in found:
-        if item.problem or _path(lake.uri(item.key)) in refs:
+        if item.problem or files.references(lake, item.key):
             continue
-        written = item.modified
-        if written is not None and written < created and parse_table_key(item.key):
+        if files.predates(item):
             pre_table += 1
             continue
-        if written is None or written >= cutoff:
+        if item.modified is None or item.modified >= cutoff:
             young += 1
             continue
         lake.delete(item.key)

@@ -99,6 +99,7 @@ from sqlalchemy import bindparam, select, update
 from aerofs_pipelines.lake.storage import (
     create_local_file,
     local_path,
+    open_local_output,
     start_sync,
     sync_local_files,
 )
@@ -120,9 +121,22 @@ PYICEBERG_VERSION = "0.12.0"
 """The pyiceberg these shims were written against (a test checks the installed one)."""
 
 
-SCHEMAS_KEPT = 256
-"""Arrow schemas whose Iceberg schema a process keeps (:func:`iceberg_schema`)."""
-_ICEBERG_SCHEMAS: dict[bytes, Schema] = {}
+MEMOS_KEPT = 256
+"""Values of each kind a process keeps (:func:`_memo`): schemas and what is made of
+them (Iceberg schemas, Avro schemas, readers and writers, statistics plans)."""
+_MEMOS: dict[str, dict[Any, Any]] = {}
+
+
+def _memo(kind: str, key: Any, make: Callable[[], Any], kept: int = MEMOS_KEPT) -> Any:
+    """``make()``, made once per process for ``kind`` and ``key``; a kind that holds
+    ``kept`` values starts over."""
+    values = _MEMOS.setdefault(kind, {})
+    found = values.get(key)
+    if found is None:
+        if len(values) >= kept:
+            values.clear()
+        found = values[key] = make()
+    return found
 
 
 def iceberg_schema(schema: pa.Schema) -> Schema:
@@ -132,13 +146,8 @@ def iceberg_schema(schema: pa.Schema) -> Schema:
     read pyiceberg's configuration file again, 0.15 ms of a commit. Do not change the
     returned schema.
     """
-    key = schema.serialize().to_pybytes()
-    known = _ICEBERG_SCHEMAS.get(key)
-    if known is None:
-        if len(_ICEBERG_SCHEMAS) >= SCHEMAS_KEPT:
-            _ICEBERG_SCHEMAS.clear()
-        known = _ICEBERG_SCHEMAS[key] = Catalog._convert_schema_if_needed(schema)
-    return known
+    make = functools.partial(Catalog._convert_schema_if_needed, schema)
+    return cast(Schema, _memo("iceberg_schema", schema.serialize().to_pybytes(), make))
 
 
 _SNAPSHOT_IDS: OrderedDict[int, tuple[list[Snapshot], set[int]]] = OrderedDict()
@@ -332,12 +341,8 @@ def create_output(self: PyArrowFile, overwrite: bool = False) -> OutputStream:
     """
     if not isinstance(self._filesystem, PyArrowLocalFileSystem):
         return _pyiceberg_create(self, overwrite)
-    mode = "wb" if overwrite else "xb"
-    try:
-        return open(self._path, mode, buffering=self._buffer_size)  # the caller closes it
-    except FileNotFoundError:  # a new table's first file: its folder is made here
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
-        return open(self._path, mode, buffering=self._buffer_size)
+    fd = open_local_output(self._path, overwrite=overwrite)
+    return os.fdopen(fd, "wb", buffering=self._buffer_size)  # the caller closes it
 
 
 PyArrowFile.create = create_output  # type: ignore[method-assign]
@@ -374,21 +379,6 @@ def updated_metadata(
     return metadata
 
 
-AVRO_SCHEMAS_KEPT = 256
-"""Avro schemas, readers and writers a process keeps, each (:func:`_avro_memo`)."""
-_AVRO: dict[str, dict[Any, Any]] = {}
-
-
-def _avro_memo(kind: str, key: Any, make: Callable[[], Any]) -> Any:
-    kept = _AVRO.setdefault(kind, {})
-    found = kept.get(key)
-    if found is None:
-        if len(kept) >= AVRO_SCHEMAS_KEPT:
-            kept.clear()
-        found = kept[key] = make()
-    return found
-
-
 _STRUCTS: dict[int, tuple[Schema, StructType]] = {}
 
 
@@ -399,7 +389,7 @@ def _struct(schema: Schema | IcebergType) -> tuple[bool, IcebergType]:
         return (False, schema)
     known = _STRUCTS.get(id(schema))
     if known is None or known[0] is not schema:  # held: its id is not reused meanwhile
-        if len(_STRUCTS) >= AVRO_SCHEMAS_KEPT:
+        if len(_STRUCTS) >= MEMOS_KEPT:
             _STRUCTS.clear()
         known = _STRUCTS[id(schema)] = (schema, schema.as_struct())
     return (True, known[1])
@@ -415,7 +405,7 @@ def _resolve_reader(
     key = (_struct(file_schema), _struct(read_schema), types, enums)
     resolve = _avro_resolver.resolve_reader
     make = functools.partial(resolve, file_schema, read_schema, read_types, read_enums)
-    return cast(Reader, _avro_memo("reader", key, make))
+    return cast(Reader, _memo("reader", key, make))
 
 
 def _resolve_writer(
@@ -423,18 +413,18 @@ def _resolve_writer(
 ) -> Writer:
     key = (_struct(record_schema), _struct(file_schema))
     make = functools.partial(_avro_resolver.resolve_writer, record_schema, file_schema)
-    return cast(Writer, _avro_memo("writer", key, make))
+    return cast(Writer, _memo("writer", key, make))
 
 
 def _construct_writer(file_schema: Schema | IcebergType) -> Writer:
     make = functools.partial(_avro_resolver.construct_writer, file_schema)
-    return cast(Writer, _avro_memo("construct", _struct(file_schema), make))
+    return cast(Writer, _memo("construct", _struct(file_schema), make))
 
 
 class _AvroSchemaConversion(AvroSchemaConversion):
     def iceberg_to_avro(self, schema: Schema, schema_name: str | None = None) -> Any:
         make = functools.partial(super().iceberg_to_avro, schema, schema_name)
-        return _avro_memo("to_avro", (_struct(schema), schema_name), make)
+        return _memo("to_avro", (_struct(schema), schema_name), make)
 
 
 _pyiceberg_with_partition = ManifestWriter._with_partition
@@ -445,7 +435,7 @@ def _with_partition(self: ManifestWriter, format_version: TableVersion) -> Schem
     entries, made once per partition type (two per manifest written)."""
     key = (format_version, self._spec.partition_type(self._schema))
     make = functools.partial(_pyiceberg_with_partition, self, format_version)
-    return cast(Schema, _avro_memo("entries", key, make))
+    return cast(Schema, _memo("entries", key, make))
 
 
 _pyiceberg_get_schema = AvroFileHeader.get_schema
@@ -457,7 +447,7 @@ def _get_schema(self: AvroFileHeader) -> Schema:
     if text is None:
         raise ValueError("No schema found in Avro file headers")
     make = lambda: AvroSchemaConversion().avro_to_iceberg(json.loads(text))  # noqa: E731
-    return cast(Schema, _avro_memo("from_avro", text, make))
+    return cast(Schema, _memo("from_avro", text, make))
 
 
 _pyiceberg_write_header = AvroOutputFile._write_header
@@ -472,7 +462,7 @@ def _write_header(self: AvroOutputFile[Any]) -> None:
         codec_name = avro_codec_name
     schema, name = self.file_schema, self.schema_name
     make = lambda: json.dumps(_AvroSchemaConversion().iceberg_to_avro(schema, name))  # noqa: E731
-    json_schema = _avro_memo("header", (_struct(schema), name), make)
+    json_schema = _memo("header", (_struct(schema), name), make)
     meta = {**self.metadata, _SCHEMA_KEY: json_schema, AVRO_CODEC_KEY: codec_name}
     _construct_writer(_avro_file.META_SCHEMA).write(
         self.encoder, AvroFileHeader(_avro_file.MAGIC, meta, self.sync_bytes)
@@ -591,7 +581,7 @@ def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
         return (
             text.count(b'{"snapshot-id":') == len(ids)
             and text.startswith(first)
-            and text.rfind(first if len(ids) == 1 else last) == text.rfind(b'{"snapshot-id":')
+            and text.rfind(last) == text.rfind(b'{"snapshot-id":')
         )
 
     if not holds(snapshots, [s.snapshot_id for s in metadata.snapshots]) or not holds(
@@ -616,7 +606,6 @@ def _exclude_none() -> bool:
 
 
 FILE_IOS_KEPT = 64
-_FILE_IOS: dict[tuple[tuple[tuple[str, str], ...], str], FileIO] = {}
 
 
 def file_io(properties: Properties, location: str | None) -> FileIO:
@@ -625,12 +614,8 @@ def file_io(properties: Properties, location: str | None) -> FileIO:
     conversion). A FileIO holds no state of a file, and pyarrow's file systems are
     thread-safe."""
     key = (tuple(sorted(properties.items())), urlsplit(location or "").scheme or "file")
-    found = _FILE_IOS.get(key)
-    if found is None:
-        if len(_FILE_IOS) >= FILE_IOS_KEPT:
-            _FILE_IOS.clear()
-        found = _FILE_IOS[key] = load_file_io(properties, location)
-    return found
+    make = functools.partial(load_file_io, properties, location)
+    return cast(FileIO, _memo("file_io", key, make, FILE_IOS_KEPT))
 
 
 class LakeCatalog(SqlCatalog):
@@ -759,9 +744,7 @@ class LakeCatalog(SqlCatalog):
         )
 
     @staticmethod
-    def _write_metadata(
-        metadata: TableMetadata, io: FileIO, metadata_path: str, sync: bool = True
-    ) -> None:
+    def _write_metadata(metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:
         """pyiceberg's metadata file, each snapshot serialized once per process.
 
         A metadata file lists every snapshot, and pydantic serializes each snapshot's
@@ -769,7 +752,8 @@ class LakeCatalog(SqlCatalog):
         (docs/capacity.md). Snapshots never change, so each one's JSON is kept, and so is
         the JSON of the lists of snapshots and of their log last written (:func:`_listed`):
         the file is the rest of the metadata with the two lists appended (key order is
-        free in JSON; a test reads it back equal to pyiceberg's own).
+        free in JSON; a test reads it back equal to pyiceberg's own). It is synced before
+        this returns: the catalog names it next.
         """
         exclude_none, uuid_ = _exclude_none(), metadata.table_uuid
         head = metadata.model_dump_json(
@@ -795,12 +779,11 @@ class LakeCatalog(SqlCatalog):
         if path is not None and compressor is NOOP_COMPRESSOR:
             # the parts as they are, and the sync on the same descriptor: no 700 KB joined
             # copy at 1,000 snapshots, no second open (docs/capacity.md)
-            create_local_file(path, parts, sync=sync)
+            create_local_file(path, parts)
             return
         with io.new_output(metadata_path).create(overwrite=False) as stream:
             stream.write(compressor.bytes_compressor()(b"".join(parts)))
-        if sync:  # before the catalog names it
-            sync_local_files([metadata_path])
+        sync_local_files([metadata_path])  # before the catalog names it
 
     @staticmethod
     def _delete_old_metadata(io: FileIO, base: TableMetadata, metadata: TableMetadata) -> None:
@@ -919,7 +902,6 @@ class CountMergingAppend(_FastAppendFiles):
 
 
 _METRICS_PREFIX = "write.metadata.metrics."
-_STATISTICS_PLANS: dict[tuple[uuid.UUID, int, tuple[tuple[str, str], ...]], Any] = {}
 
 
 def data_file_from_footer(
@@ -935,16 +917,18 @@ def data_file_from_footer(
     metrics = tuple(
         sorted((k, v) for k, v in metadata.properties.items() if k.startswith(_METRICS_PREFIX))
     )
+    # a schema id names one schema for good: made once per table and id
     key = (metadata.table_uuid, schema.schema_id, metrics)
-    plan = _STATISTICS_PLANS.get(key)
-    if plan is None:  # a schema id names one schema for good: made once per table and id
-        plan = compute_statistics_plan(schema, metadata.properties)
-        mapping = parquet_path_to_id_mapping(schema)
-        if len(_STATISTICS_PLANS) >= SCHEMAS_KEPT:
-            _STATISTICS_PLANS.clear()
-        _STATISTICS_PLANS[key] = plan = (plan, mapping)
+    plan, mapping = _memo(
+        "statistics_plan",
+        key,
+        lambda: (
+            compute_statistics_plan(schema, metadata.properties),
+            parquet_path_to_id_mapping(schema),
+        ),
+    )
     statistics = data_file_statistics_from_parquet_metadata(
-        parquet_metadata=footer, stats_columns=plan[0], parquet_column_mapping=plan[1]
+        parquet_metadata=footer, stats_columns=plan, parquet_column_mapping=mapping
     )
     return DataFile.from_args(
         content=DataFileContent.DATA,

@@ -376,16 +376,25 @@ def local_path(location: str) -> str | None:
     return None
 
 
-def create_local_file(path: str, parts: Sequence[bytes], *, sync: bool) -> None:
-    """Write a new file (refused if it exists: ``FileExistsError``) from ``parts``, in
-    one system call where it can: no joined copy of them in memory. Its folder is made if
-    missing. With ``sync``, it is fsynced before this returns. A failed write removes it."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+def open_local_output(path: str, *, overwrite: bool) -> int:
+    """A descriptor to write the local file ``path``: created, its folder made if
+    missing (a new table's first file); an existing file is truncated with
+    ``overwrite``, else refused (``FileExistsError``), with no window between the look
+    and the create."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        fd = os.open(path, flags, 0o666)
-    except FileNotFoundError:  # a new table's first file: its folder is made here
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, flags, 0o666)
+        return os.open(path, flags, 0o666)
+
+
+def create_local_file(path: str, parts: Sequence[bytes]) -> None:
+    """Write a new file (refused if it exists: ``FileExistsError``) from ``parts``, in
+    one system call where it can: no joined copy of them in memory, and fsync it on the
+    same descriptor before returning. Its folder is made if missing. A failed write
+    removes it."""
+    fd = open_local_output(path, overwrite=False)
     try:
         views = [memoryview(part) for part in parts if part]
         while views:
@@ -394,8 +403,7 @@ def create_local_file(path: str, parts: Sequence[bytes], *, sync: bool) -> None:
                 written -= len(views.pop(0))
             if views:
                 views[0] = views[0][written:]
-        if sync:
-            os.fsync(fd)
+        os.fsync(fd)
     except BaseException:
         os.close(fd)
         os.unlink(path)

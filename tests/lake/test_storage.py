@@ -197,13 +197,13 @@ def test_create_local_file_writes_its_parts_once(tmp_path: Path) -> None:
     """``create_local_file``: the parts in order, in a folder it makes; an existing file
     is refused and left as it was."""
     path = tmp_path / "new" / "metadata" / "v1.json"
-    create_local_file(str(path), [b'{"a":', b"", b"1}"], sync=True)
+    create_local_file(str(path), [b'{"a":', b"", b"1}"])
     assert path.read_bytes() == b'{"a":1}'
     with pytest.raises(FileExistsError):
-        create_local_file(str(path), [b"other"], sync=False)
+        create_local_file(str(path), [b"other"])
     assert path.read_bytes() == b'{"a":1}'
     big = [os.urandom(3 * 2**20), os.urandom(5)]  # more than one write may take
-    create_local_file(str(tmp_path / "big"), big, sync=False)
+    create_local_file(str(tmp_path / "big"), big)
     assert (tmp_path / "big").read_bytes() == b"".join(big)
 
 
