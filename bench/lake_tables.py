@@ -172,10 +172,10 @@ def _first_commit(root: Path, src: Path, batch: str, pg: str | None) -> tuple[fl
     """Seconds to convert ``src`` and then to commit it, in a new process (imports and
     the catalog's opening not counted: a run's process has made them)."""
     script = (
-        "import json, sys, time; from pathlib import Path; from bench import lake_tables as b;"
-        f"b._settings(Path({str(root)!r}), {pg!r});"
+        "import json, sys; from pathlib import Path; from bench import lake_tables as b;"
+        f"root = Path(sys.argv[1]); b._settings(root, {pg!r});"
         "from aerofs_pipelines.lake import iceberg; catalog = iceberg.open_catalog();"
-        "grow = b._Table(Path(sys.argv[1]), catalog);"
+        "grow = b._Table(root, catalog);"
         "convert, commit = grow.big_batches(Path(sys.argv[2]), 0, 1, batch=sys.argv[3]);"
         "print(json.dumps([convert[0], commit[0]]))"
     )
