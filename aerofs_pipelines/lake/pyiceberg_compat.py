@@ -16,9 +16,12 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, without a
   scan of every snapshot;
 - :func:`manifests_of`: a snapshot's manifest list, read once per process (none it wrote);
+- :func:`fetch_manifest_entry`: a manifest's entries to merge, none this process wrote
+  read back;
 - :func:`create_output`: a local output file (a manifest, a list) as a Python file object;
 - :func:`file_io`: pyiceberg's FileIO, one per process for each set of properties;
-- :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process;
+- :func:`_install_avro_memos`: each Avro schema, reader and writer made once per process,
+  and so are a manifest's header and partition type (:func:`partition_type`);
 - :class:`_SnapshotExecutorFactory`: a commit's manifests written in the committing thread.
 
 Each has a test in ``tests/lake/test_pyiceberg_compat.py`` comparing it with pyiceberg's
@@ -46,6 +49,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 from pyiceberg import manifest as _manifest_module
 from pyiceberg.avro import file as _avro_file
 from pyiceberg.avro import resolver as _avro_resolver
@@ -65,13 +69,17 @@ from pyiceberg.io.pyarrow import (
     parquet_path_to_id_mapping,
 )
 from pyiceberg.manifest import (
+    DEFAULT_READ_VERSION,
     DataFile,
     DataFileContent,
     FileFormat,
+    ManifestEntry,
+    ManifestEntryStatus,
     ManifestFile,
     ManifestListWriter,
     ManifestWriter,
 )
+from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import NOOP_COMPRESSOR, Compressor
 from pyiceberg.table import CommitTableResponse, StagedTable, Table, TableProperties, Transaction
@@ -110,6 +118,7 @@ __all__ = [
     "LakeCatalog",
     "MemoTransaction",
     "data_file_from_footer",
+    "fetch_manifest_entry",
     "iceberg_schema",
     "manifests_of",
     "snapshot_by_id",
@@ -328,6 +337,83 @@ def _list_exit(
         _keep_list(self._output_file.location, getattr(self, "_aerofs_written", ()))
 
 
+MANIFEST_ENTRIES_KEPT = 5_000
+"""Entries of the manifests it wrote that a process keeps (:func:`fetch_manifest_entry`):
+enough for the merges of three levels (``lake.iceberg.MERGE_FANOUT``)."""
+_WRITTEN: OrderedDict[str, tuple[ManifestEntry, ...]] = OrderedDict()
+_WRITTEN_COUNT = [0]  # entries in _WRITTEN
+_WRITTEN_LOCK = threading.Lock()  # pyiceberg reads manifests from its worker threads
+_pyiceberg_add_entry = ManifestWriter.add_entry
+_pyiceberg_manifest_exit = ManifestWriter.__exit__
+
+
+def fetch_manifest_entry(
+    manifest: ManifestFile, io: FileIO, discard_deleted: bool
+) -> list[ManifestEntry]:
+    """pyiceberg's ``ManifestFile.fetch_manifest_entry``, without reading back a manifest
+    this process wrote (:class:`CountMergingAppend`'s merges).
+
+    Appends merge their newest manifests every tenth commit, and read each back to do
+    so: about one manifest a commit, decoded in Python, a tenth of a commit's time
+    (docs/capacity.md). A manifest is never rewritten (its name holds a commit's uuid),
+    so the entries written to it are kept, and given as a read gives them: each a new
+    entry, with what it inherits from ``manifest`` (sequence numbers, snapshot id)
+    filled in by pyiceberg's own rule. Everything else (scans, the orphan sweep) reads
+    the file.
+    """
+    with _WRITTEN_LOCK:
+        written = _WRITTEN.get(manifest.manifest_path)
+    if written is None:
+        return manifest.fetch_manifest_entry(io, discard_deleted)
+    return [
+        _manifest_module._inherit_from_manifest(_entry_copy(entry), manifest)
+        for entry in written
+        if not discard_deleted or entry.status != ManifestEntryStatus.DELETED
+    ]
+
+
+def _entry_copy(entry: ManifestEntry) -> ManifestEntry:
+    """A new entry and data file holding ``entry``'s values, as a read makes them (the
+    statistics' maps are shared: nothing changes them)."""
+    copy = ManifestEntry(*entry._data)
+    copy.data_file = DataFile(*entry.data_file._data)
+    return copy
+
+
+def _add_entry(self: ManifestWriter, entry: ManifestEntry) -> ManifestWriter:
+    """pyiceberg's ``ManifestWriter.add_entry``, noting the entry it wrote."""
+    _pyiceberg_add_entry(self, entry)
+    if self.version == DEFAULT_READ_VERSION:  # a read gives what was written
+        written: list[ManifestEntry] = self.__dict__.setdefault("_aerofs_entries", [])
+        written.append(_entry_copy(self.prepare_entry(entry)))
+    return self
+
+
+def _manifest_exit(
+    self: ManifestWriter,
+    exc_type: type[BaseException] | None,
+    exc_value: BaseException | None,
+    traceback: TracebackType | None,
+) -> None:
+    _pyiceberg_manifest_exit(self, exc_type, exc_value, traceback)
+    if exc_type is None:  # the manifest is complete
+        _keep_entries(self._output_file.location, self.__dict__.get("_aerofs_entries", ()))
+
+
+def _keep_entries(manifest: str, entries: Sequence[ManifestEntry]) -> None:
+    if not entries or len(entries) > MANIFEST_ENTRIES_KEPT:
+        return
+    with _WRITTEN_LOCK:
+        _WRITTEN[manifest] = tuple(entries)
+        _WRITTEN_COUNT[0] += len(entries)
+        while _WRITTEN_COUNT[0] > MANIFEST_ENTRIES_KEPT:
+            _WRITTEN_COUNT[0] -= len(_WRITTEN.popitem(last=False)[1])  # the oldest
+
+
+ManifestWriter.add_entry = _add_entry  # type: ignore[method-assign]
+ManifestWriter.__exit__ = _manifest_exit  # type: ignore[method-assign]
+
+
 _pyiceberg_create = PyArrowFile.create
 
 
@@ -438,6 +524,41 @@ def _with_partition(self: ManifestWriter, format_version: TableVersion) -> Schem
     return cast(Schema, _memo("entries", key, make))
 
 
+_pyiceberg_partition_type = PartitionSpec.partition_type
+
+
+def partition_type(self: PartitionSpec, schema: Schema) -> StructType:
+    """pyiceberg's ``PartitionSpec.partition_type``, made once per spec and schema.
+
+    A commit asked for it five times (writing its manifest, summarizing its partitions),
+    each a pydantic ``StructType`` built anew: 0.25 ms of a commit. Specs and schemas are
+    not changed once made, and a table's metadata hands the same objects from commit
+    to commit of a process; the memo holds them, so their ids name them while kept.
+    Installed on import.
+    """
+    make = lambda: (self, schema, _pyiceberg_partition_type(self, schema))  # noqa: E731
+    return cast(StructType, _memo("partition_type", (id(self), id(schema)), make)[2])
+
+
+_pyiceberg_manifest_meta = ManifestWriter._meta
+
+
+def _manifest_meta(self: ManifestWriter) -> dict[str, str]:
+    """pyiceberg's ``ManifestWriter._meta`` (0.12): a manifest's header, the JSON of its
+    schema and partition spec made once per schema and spec (a millisecond's tenth of
+    each manifest written)."""
+    schema, spec = self._schema, self._spec
+    schema_json = _memo("schema_json", id(schema), lambda: (schema, schema.model_dump_json()))
+    fields_json = _memo("spec_json", id(spec), lambda: (spec, to_json(spec.fields).decode("utf-8")))
+    return {
+        "schema": schema_json[1],
+        "partition-spec": fields_json[1],
+        "partition-spec-id": str(spec.spec_id),
+        "format-version": str(self.version),
+        AVRO_CODEC_KEY: self._compression,
+    }
+
+
 _pyiceberg_get_schema = AvroFileHeader.get_schema
 
 
@@ -477,7 +598,8 @@ def _install_avro_memos() -> None:
     and of reading a list.
     Each depends on the schemas alone, and the readers and writers hold no state of a
     file (pyiceberg already shares them: they are singletons), so each is made once per
-    process and schema."""
+    process and schema; so are a manifest's header (:func:`_manifest_meta`) and the
+    partition type of a spec (:func:`partition_type`)."""
     _avro_file.resolve_reader = _resolve_reader  # type: ignore[attr-defined]
     _avro_file.resolve_writer = _resolve_writer  # type: ignore[attr-defined]
     _avro_file.construct_writer = _construct_writer  # type: ignore[attr-defined]
@@ -485,6 +607,8 @@ def _install_avro_memos() -> None:
     AvroFileHeader.get_schema = _get_schema  # type: ignore[method-assign]
     AvroOutputFile._write_header = _write_header  # type: ignore[method-assign]
     ManifestWriter._with_partition = _with_partition  # type: ignore[method-assign]
+    ManifestWriter._meta = property(_manifest_meta)  # type: ignore[method-assign,assignment]
+    PartitionSpec.partition_type = partition_type  # type: ignore[method-assign]
 
 
 _install_avro_memos()
@@ -495,7 +619,7 @@ SNAPSHOTS_KEPT = 100_000
 _SNAPSHOT_JSON: dict[tuple[uuid.UUID, int, int | None, bool], str] = {}
 LISTS_BYTES_KEPT = 64 * 2**20
 """JSON of the lists last written per table a process keeps, in bytes (:func:`_listed`)."""
-_LISTED: dict[tuple[uuid.UUID, str, bool], tuple[list[Any], bytes]] = {}
+_LISTED: dict[tuple[uuid.UUID, str, bool], tuple[list[Any], tuple[bytes, ...]]] = {}
 _LISTED_LOCK = threading.Lock()
 _SNAPSHOT_LOG = TypeAdapter(list[SnapshotLogEntry])
 
@@ -517,38 +641,51 @@ def _snapshot_json(table: uuid.UUID, snapshot: Snapshot, exclude_none: bool) -> 
     return text
 
 
+LISTED_CHUNKS = 32
+"""Pieces a list's JSON is kept in before they are joined into one (:func:`_listed`)."""
+
+
 def _listed(
     key: tuple[uuid.UUID, str, bool], items: list[Any], dump: Callable[[list[Any]], bytes]
-) -> bytes:
-    """The JSON of ``items`` without its brackets, ``dump`` making that of a list.
+) -> tuple[bytes, ...]:
+    """The JSON of ``items`` without its brackets, in pieces, ``dump`` making that of a
+    list.
 
     A table's lists of snapshots and of their log only grow between two commits of one
     process (expiry aside), and they hold the same objects (the metadata models are
     frozen; an update makes new lists of the old items): when ``items`` starts with the
-    very list last written for ``key``, only the new items are serialized.
+    very list last written for ``key``, only the new items are serialized, and added as
+    a piece of their own: the file is written from its pieces, and joining them into
+    one was a copy of the whole list each commit (700 KB at 1,000 snapshots). Every
+    ``LISTED_CHUNKS`` pieces are joined once.
     """
     with _LISTED_LOCK:
         known = _LISTED.pop(key, None)
     if known is not None and len(known[0]) <= len(items):
-        old, text = known
+        old, chunks = known
         if all(map(operator.is_, old, items)):  # the old list, item for item
             new = items[len(old) :]
             if new:
-                text = b",".join((text, dump(new))) if old else dump(new)
+                chunks = (*chunks, b"," + dump(new)) if old else (dump(new),)
+                if len(chunks) > LISTED_CHUNKS:
+                    chunks = (b"".join(chunks),)
         else:
-            text = dump(items)
+            chunks = (dump(items),)
     else:
-        text = dump(items)
-    _keep_listed(key, items, text)
-    return text
+        chunks = (dump(items),)
+    _keep_listed(key, items, chunks)
+    return chunks
 
 
-def _keep_listed(key: tuple[uuid.UUID, str, bool], items: list[Any], text: bytes) -> None:
+def _keep_listed(
+    key: tuple[uuid.UUID, str, bool], items: list[Any], chunks: tuple[bytes, ...]
+) -> None:
     with _LISTED_LOCK:  # tables may commit from several threads
-        _LISTED[key] = (list(items), text)
-        size = sum(len(kept) for _, kept in _LISTED.values())
+        _LISTED[key] = (list(items), chunks)
+        size = sum(map(len, itertools.chain.from_iterable(kept for _, kept in _LISTED.values())))
         while size > LISTS_BYTES_KEPT and len(_LISTED) > 1:
-            size -= len(_LISTED.pop(next(iter(_LISTED)))[1])  # the table written longest ago
+            oldest = _LISTED.pop(next(iter(_LISTED)))[1]  # the table written longest ago
+            size -= sum(map(len, oldest))
 
 
 _SNAPSHOTS_AT = b',"snapshots":['
@@ -589,8 +726,8 @@ def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
     ):
         return
     exclude_none, uuid_ = _exclude_none(), metadata.table_uuid
-    _keep_listed((uuid_, "snapshots", exclude_none), metadata.snapshots, snapshots)
-    _keep_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log)
+    _keep_listed((uuid_, "snapshots", exclude_none), metadata.snapshots, (snapshots,))
+    _keep_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, (log,))
 
 
 @functools.cache
@@ -769,9 +906,9 @@ class LakeCatalog(SqlCatalog):
         parts = (
             head[:-1].encode(),
             b',"snapshot-log":[',
-            _listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log),
+            *_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log),
             b'],"snapshots":[',
-            _listed((uuid_, "snapshots", exclude_none), metadata.snapshots, snapshots),
+            *_listed((uuid_, "snapshots", exclude_none), metadata.snapshots, snapshots),
             b"]}",
         )
         compressor = Compressor.get_compressor(metadata_path)
@@ -899,6 +1036,11 @@ class CountMergingAppend(_FastAppendFiles):
             snapshot_producer=self,
         )  # one bin, holding this commit's manifest: merged into one
         return merger.merge_manifests(manifests[:count]) + manifests[count:]
+
+    def fetch_manifest_entry(
+        self, manifest: ManifestFile, discard_deleted: bool = True
+    ) -> list[ManifestEntry]:
+        return fetch_manifest_entry(manifest, self._io, discard_deleted)
 
 
 _METRICS_PREFIX = "write.metadata.metrics."

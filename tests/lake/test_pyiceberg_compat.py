@@ -23,16 +23,21 @@ from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (
     ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
     ManifestFile,
     ManifestWriter,
     read_manifest_list,
     write_manifest,
     write_manifest_list,
 )
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
 from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import TableProperties, Transaction
 from pyiceberg.table.update import snapshot as snapshot_update
 from pyiceberg.table.update import update_table_metadata
+from pyiceberg.typedef import Record
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
 from aerofs_pipelines.lake import pyiceberg_compat as compat
@@ -80,13 +85,14 @@ def test_metadata_files_are_pyicebergs_own_json(catalog: Catalog, tmp_path: Path
 
 
 def test_metadata_files_stay_pyicebergs_own_json_as_lists_grow_and_shrink(
-    catalog: Catalog, tmp_path: Path
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An expiry copies the oldest snapshot kept without its parent's id: the snapshot's
     JSON kept from before (``_snapshot_json``) must not bring that id back. The lists of
     snapshots and of their log are kept as last written and extended (``_listed``): the
     files stay pyiceberg's own as they grow, shrink, and after another process's commit
-    (new objects, nothing to extend)."""
+    (new objects, nothing to extend). Their pieces are joined every ``LISTED_CHUNKS``."""
+    monkeypatch.setattr(compat, "LISTED_CHUNKS", 2)
 
     def same_as_pyicebergs() -> None:
         table = catalog.load_table("aerofs.orders")
@@ -98,10 +104,14 @@ def test_metadata_files_stay_pyicebergs_own_json_as_lists_grow_and_shrink(
     expired = expire_snapshots(catalog, "orders", older_than=datetime.now(UTC), keep_last=1)
     assert expired == 2
     same_as_pyicebergs()
-    commit(catalog, tmp_path, "g4")
-    same_as_pyicebergs()
+    for batch in ("g4", "g5", "g6", "g7"):
+        commit(catalog, tmp_path, batch)
+        same_as_pyicebergs()
+    uuid = catalog.load_table("aerofs.orders").metadata.table_uuid
+    pieces = {len(c) for k, (_, c) in compat._LISTED.items() if k[0] == uuid}
+    assert pieces and pieces <= {1, 2}
     compat._LISTED.clear()  # as if another process had committed
-    commit(catalog, tmp_path, "g5")
+    commit(catalog, tmp_path, "g8")
     same_as_pyicebergs()
     snapshots = catalog.load_table("aerofs.orders").snapshots()
     assert snapshots[0].parent_snapshot_id is None
@@ -343,9 +353,24 @@ def test_avro_files_are_written_and_read_as_pyiceberg_does(
     monkeypatch.setattr(AvroFileHeader, "get_schema", compat._pyiceberg_get_schema)
     monkeypatch.setattr(ManifestWriter, "_with_partition", compat._pyiceberg_with_partition)
     monkeypatch.setattr(avro_file.AvroOutputFile, "_write_header", compat._pyiceberg_write_header)
+    monkeypatch.setattr(ManifestWriter, "_meta", compat._pyiceberg_manifest_meta)
+    monkeypatch.setattr(PartitionSpec, "partition_type", compat._pyiceberg_partition_type)
     theirs = write("theirs")
     assert ours[0] == ours[1] == theirs
     assert read_ours[0] == read_ours[1] == read()
+
+
+def test_partition_type_is_pyicebergs_once_per_spec_and_schema(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    commit(catalog, tmp_path, "p1")
+    table = catalog.load_table("aerofs.orders")
+    spec, schema = table.spec(), table.schema()
+    ours = spec.partition_type(schema)
+    assert ours == compat._pyiceberg_partition_type(spec, schema)
+    assert spec.partition_type(schema) is ours  # kept
+    other = Schema(*schema.fields, schema_id=schema.schema_id + 1)
+    assert spec.partition_type(other) is not ours  # another schema: made for it
 
 
 def test_iceberg_schema_is_pyicebergs_conversion_once_per_schema() -> None:
@@ -391,6 +416,82 @@ def test_manifest_lists_written_are_kept_as_pyiceberg_reads_them(
     kept_as_read()
     table = catalog.load_table("aerofs.orders")
     assert sorted(r["id"] for r in table.scan().to_arrow().to_pylist()) == [0, 2, 5, 9]
+
+
+def _deep(value: Any) -> Any:
+    """A record's values, records within it as theirs: what a read gives, compared."""
+    if isinstance(value, Record):
+        return [type(value).__name__, [_deep(v) for v in value._data]]
+    if isinstance(value, dict):
+        return {k: _deep(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep(v) for v in value]
+    return value
+
+
+def test_manifests_written_are_kept_as_pyiceberg_reads_them(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends merge manifests without reading back those this process wrote
+    (``fetch_manifest_entry``): the entries kept are what pyiceberg reads from the file,
+    field by field, inherited sequence numbers included, deleted ones with
+    ``discard_deleted=False``: after appends, merges of two levels and a re-run's
+    overwrite (a manifest of deleted entries). An entry given is a copy: changing it
+    changes no later one. Anything else reads the file."""
+    reads: list[str] = []
+    fetch = ManifestFile.fetch_manifest_entry
+
+    def counted(self: ManifestFile, io: FileIO, discard_deleted: bool = True) -> list[Any]:
+        reads.append(self.manifest_path)
+        return fetch(self, io, discard_deleted)
+
+    monkeypatch.setattr(ManifestFile, "fetch_manifest_entry", counted)
+    compat._WRITTEN.clear()
+    commit(catalog, tmp_path, *(f"k{i:03d}" for i in range(111)))  # merges of two levels
+    assert reads == []  # each manifest merged was this process's own
+    again = batch_file(tmp_path / "lake", "k003", "again", "id,amount\n500,5.5\n")
+    commit_batch(catalog, "orders", "k003", [again], location=str(tmp_path / "lake/tables/orders"))
+    table = catalog.load_table("aerofs.orders")
+    manifests = {
+        m.manifest_path: m
+        for snapshot in table.snapshots()
+        for m in snapshot.manifests(table.io)
+        if m.manifest_path in compat._WRITTEN
+    }
+    assert len(manifests) >= 100
+    rows = sorted(r["id"] for r in table.scan().to_arrow().to_pylist())
+    assert rows == sorted([i for i in range(111) if i != 3] + [500])
+    assert any((m.existing_files_count or 0) >= 90 for m in manifests.values())  # 2nd level
+    assert any(m.deleted_files_count for m in manifests.values())  # the re-run's
+    for manifest in manifests.values():
+        for discard in (True, False):
+            ours = compat.fetch_manifest_entry(manifest, table.io, discard)
+            theirs = fetch(manifest, table.io, discard)
+            assert [_deep(e) for e in ours] == [_deep(e) for e in theirs]
+    given = compat.fetch_manifest_entry(manifest, table.io, True)[0]
+    given.sequence_number, given.data_file.spec_id = -1, -1  # what pyiceberg changes
+    again_given = compat.fetch_manifest_entry(manifest, table.io, True)[0]
+    assert again_given.sequence_number != -1 and again_given.data_file.spec_id != -1
+    path = Path(manifest.manifest_path.removeprefix("file://"))
+    path.unlink()
+    with pytest.raises(FileNotFoundError):  # a read reads the file
+        manifest.fetch_manifest_entry(table.io)
+
+
+def test_kept_manifest_entries_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest manifests go first once more entries than ``MANIFEST_ENTRIES_KEPT``
+    are kept; a manifest larger than that is not kept at all."""
+    monkeypatch.setattr(compat, "MANIFEST_ENTRIES_KEPT", 5)
+    compat._WRITTEN.clear()
+    compat._WRITTEN_COUNT[0] = 0
+    entry = ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, data_file=None)
+    compat._keep_entries("a", [entry] * 3)
+    compat._keep_entries("b", [entry] * 2)
+    assert list(compat._WRITTEN) == ["a", "b"]
+    compat._keep_entries("c", [entry])
+    assert list(compat._WRITTEN) == ["b", "c"] and compat._WRITTEN_COUNT[0] == 3
+    compat._keep_entries("d", [entry] * 6)
+    assert "d" not in compat._WRITTEN
 
 
 def test_snapshot_producers_submit_in_the_committing_thread() -> None:
