@@ -337,11 +337,13 @@ def _list_exit(
         _keep_list(self._output_file.location, getattr(self, "_aerofs_written", ()))
 
 
-MANIFEST_ENTRIES_KEPT = 5_000
-"""Entries of the manifests it wrote that a process keeps (:func:`fetch_manifest_entry`):
-enough for the merges of three levels (``lake.iceberg.MERGE_FANOUT``)."""
-_WRITTEN: OrderedDict[str, tuple[ManifestEntry, ...]] = OrderedDict()
-_WRITTEN_COUNT = [0]  # entries in _WRITTEN
+MANIFEST_WEIGHT_KEPT = 30_000
+"""How much of the manifests it wrote a process keeps (:func:`fetch_manifest_entry`), an
+entry weighing one more than its data file's columns (about 150 bytes each): about
+6 MB, 5,000 entries of five columns (merges of three levels,
+``lake.iceberg.MERGE_FANOUT``) or 600 of fifty (two levels)."""
+_WRITTEN: OrderedDict[str, tuple[int, tuple[ManifestEntry, ...]]] = OrderedDict()
+_WRITTEN_WEIGHT = [0]  # of what _WRITTEN holds
 _WRITTEN_LOCK = threading.Lock()  # pyiceberg reads manifests from its worker threads
 _pyiceberg_add_entry = ManifestWriter.add_entry
 _pyiceberg_manifest_exit = ManifestWriter.__exit__
@@ -367,7 +369,7 @@ def fetch_manifest_entry(
         return manifest.fetch_manifest_entry(io, discard_deleted)
     return [
         _manifest_module._inherit_from_manifest(_entry_copy(entry), manifest)
-        for entry in written
+        for entry in written[1]
         if not discard_deleted or entry.status != ManifestEntryStatus.DELETED
     ]
 
@@ -401,13 +403,14 @@ def _manifest_exit(
 
 
 def _keep_entries(manifest: str, entries: Sequence[ManifestEntry]) -> None:
-    if not entries or len(entries) > MANIFEST_ENTRIES_KEPT:
+    weight = sum(1 + len(entry.data_file.column_sizes or ()) for entry in entries)
+    if not entries or weight > MANIFEST_WEIGHT_KEPT:
         return
     with _WRITTEN_LOCK:
-        _WRITTEN[manifest] = tuple(entries)
-        _WRITTEN_COUNT[0] += len(entries)
-        while _WRITTEN_COUNT[0] > MANIFEST_ENTRIES_KEPT:
-            _WRITTEN_COUNT[0] -= len(_WRITTEN.popitem(last=False)[1])  # the oldest
+        _WRITTEN[manifest] = (weight, tuple(entries))
+        _WRITTEN_WEIGHT[0] += weight
+        while _WRITTEN_WEIGHT[0] > MANIFEST_WEIGHT_KEPT:
+            _WRITTEN_WEIGHT[0] -= _WRITTEN.popitem(last=False)[1][0]  # the oldest
 
 
 ManifestWriter.add_entry = _add_entry  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (
+    DataFile,
     ManifestContent,
     ManifestEntry,
     ManifestEntryStatus,
@@ -479,17 +480,19 @@ def test_manifests_written_are_kept_as_pyiceberg_reads_them(
 
 
 def test_kept_manifest_entries_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The oldest manifests go first once more entries than ``MANIFEST_ENTRIES_KEPT``
-    are kept; a manifest larger than that is not kept at all."""
-    monkeypatch.setattr(compat, "MANIFEST_ENTRIES_KEPT", 5)
+    """The oldest manifests go first once they weigh more than ``MANIFEST_WEIGHT_KEPT``
+    (an entry one more than its file's columns); a manifest heavier than that is not
+    kept at all."""
+    monkeypatch.setattr(compat, "MANIFEST_WEIGHT_KEPT", 15)
     compat._WRITTEN.clear()
-    compat._WRITTEN_COUNT[0] = 0
-    entry = ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, data_file=None)
+    compat._WRITTEN_WEIGHT[0] = 0
+    data_file = DataFile.from_args(column_sizes={1: 10, 2: 20})  # weighs 3 an entry
+    entry = ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, data_file=data_file)
     compat._keep_entries("a", [entry] * 3)
     compat._keep_entries("b", [entry] * 2)
-    assert list(compat._WRITTEN) == ["a", "b"]
+    assert list(compat._WRITTEN) == ["a", "b"] and compat._WRITTEN_WEIGHT[0] == 15
     compat._keep_entries("c", [entry])
-    assert list(compat._WRITTEN) == ["b", "c"] and compat._WRITTEN_COUNT[0] == 3
+    assert list(compat._WRITTEN) == ["b", "c"] and compat._WRITTEN_WEIGHT[0] == 9
     compat._keep_entries("d", [entry] * 6)
     assert "d" not in compat._WRITTEN
 
