@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -66,6 +68,25 @@ def test_lake_tables_benchmark_smoke() -> None:
     out = _run("bench.lake_tables", "--sizes", "5", "--batch-mb", "0.5", "--repeat", "1")
     assert "commit overhead" in out
     assert re.search(r"^5\s+\S+\s+\S+", out, re.M), out
+
+
+def test_lake_tables_counts_each_merge_at_its_share() -> None:
+    """A window of 100 commits ending on the 1,000th (a merge made once in 1,000 commits)
+    counts that merge a tenth; merges made once in 10 or 100 count in full."""
+    from bench.lake_tables import _amortized, _merge_period
+
+    assert [_merge_period(n) for n in (7, 10, 100, 1000, 2000, 10_000)] == [
+        1,
+        10,
+        100,
+        1000,
+        1000,
+        1000,
+    ]
+    window = [(n, 101.0 if n == 1000 else 1.0) for n in range(901, 1001)]
+    assert _amortized(window) == pytest.approx((99 * 1.0 + 0.1 * 101.0) / 99.1)
+    plain = [(n, 101.0 if n == 900 else 1.0) for n in range(801, 901)]  # a merge of 100
+    assert _amortized(plain) == pytest.approx(2.0)
 
 
 def test_latency_benchmark_smoke(tmp_path: Path) -> None:
