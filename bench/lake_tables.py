@@ -142,7 +142,7 @@ class _Table:
             self.commit(batch, dst)
 
     def big_batches(
-        self, src: Path, size: int, repeat: int, batch: str | None = None
+        self, src: Path, repeat: int, batch: str | None = None
     ) -> tuple[list[float], list[float]]:
         """``repeat`` batches of ``src``: each converted, then committed (seconds of each)."""
         convert_s, commit_s = [], []
@@ -200,7 +200,7 @@ def _first_commit(root: Path, src: Path, batch: str, pg: str | None) -> tuple[fl
         f"root = Path(sys.argv[1]); b._settings(root, {pg!r});"
         "from aerofs_pipelines.lake import iceberg; catalog = iceberg.open_catalog();"
         "grow = b._Table(root, catalog);"
-        "convert, commit = grow.big_batches(Path(sys.argv[2]), 0, 1, batch=sys.argv[3]);"
+        "convert, commit = grow.big_batches(Path(sys.argv[2]), 1, batch=sys.argv[3]);"
         "print(json.dumps([convert[0], commit[0]]))"
     )
     out = subprocess.run(
@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def measure(size: int, label: str, *, expired: bool = False) -> None:
             window = grow.commits[-args.window :]
-            convert_s, commit_s = grow.big_batches(src, size, args.repeat)
+            convert_s, commit_s = grow.big_batches(src, args.repeat)
             conv = statistics.median(convert_s)
             per_batch = max(statistics.median(commit_s), _amortized(window))
             if not expired:

@@ -1015,7 +1015,8 @@ class CountMergingAppend(_FastAppendFiles):
     manifests of fewer than ten files each become one, ten of those one of 100, and
     so on up to ``MERGE_MAX_FILES``. A file's entry is rewritten once per level, and
     the list stays a few dozen manifests long. pyiceberg writes the merged manifest;
-    ``merge_count(manifests)`` (newest first) says how many of the newest to merge.
+    ``merge_count(manifests)`` (newest first) says how many of the newest to merge. The
+    entries of those this process wrote are not read back (:func:`fetch_manifest_entry`).
     """
 
     def __init__(
