@@ -148,6 +148,12 @@ def _memo(kind: str, key: Any, make: Callable[[], Any], kept: int = MEMOS_KEPT) 
     return found
 
 
+def _memo_of(kind: str, objects: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``, made once per process for these very ``objects`` (unhashable models,
+    or costly to hash): the memo holds them, so their ids name them while kept."""
+    return _memo(kind, tuple(map(id, objects)), lambda: (objects, make()))[1]
+
+
 def iceberg_schema(schema: pa.Schema) -> Schema:
     """``schema`` in Iceberg's types (fresh field ids): what a table would hold.
 
@@ -317,24 +323,32 @@ def _add_manifests(
     reader would give them: its cache of manifests by path first)."""
     prepared = [self.prepare_manifest(manifest) for manifest in manifest_files]
     self._writer.write_block(prepared)
-    cached = map(_manifest_module._manifest_cache.get_or_cache, prepared)
-    written = (*getattr(self, "_aerofs_written", ()), *cached)
-    self._aerofs_written = written  # type: ignore[attr-defined]
+    _written_by(self).extend(map(_manifest_module._manifest_cache.get_or_cache, prepared))
     return self
 
 
-_pyiceberg_list_exit = ManifestListWriter.__exit__
+def _written_by(writer: ManifestWriter | ManifestListWriter) -> list[Any]:
+    """What ``writer`` wrote so far, as this module notes it (:func:`_keeping_on_exit`)."""
+    return cast(list[Any], writer.__dict__.setdefault("_aerofs_written", []))
 
 
-def _list_exit(
-    self: ManifestListWriter,
-    exc_type: type[BaseException] | None,
-    exc_value: BaseException | None,
-    traceback: TracebackType | None,
-) -> None:
-    _pyiceberg_list_exit(self, exc_type, exc_value, traceback)
-    if exc_type is None:  # the list is complete
-        _keep_list(self._output_file.location, getattr(self, "_aerofs_written", ()))
+def _keeping_on_exit(
+    pyiceberg_exit: Callable[..., None], keep: Callable[[str, tuple[Any, ...]], None]
+) -> Callable[..., None]:
+    """A writer's ``__exit__``: pyiceberg's, then, if the file is complete, ``keep`` of its
+    location and what was written to it (:func:`_written_by`)."""
+
+    def __exit__(
+        self: ManifestWriter | ManifestListWriter,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pyiceberg_exit(self, exc_type, exc_value, traceback)
+        if exc_type is None:  # the file is complete
+            keep(self._output_file.location, tuple(_written_by(self)))
+
+    return __exit__
 
 
 MANIFEST_WEIGHT_KEPT = 30_000
@@ -346,7 +360,6 @@ _WRITTEN: OrderedDict[str, tuple[int, tuple[ManifestEntry, ...]]] = OrderedDict(
 _WRITTEN_WEIGHT = [0]  # of what _WRITTEN holds
 _WRITTEN_LOCK = threading.Lock()  # pyiceberg reads manifests from its worker threads
 _pyiceberg_add_entry = ManifestWriter.add_entry
-_pyiceberg_manifest_exit = ManifestWriter.__exit__
 
 
 def fetch_manifest_entry(
@@ -386,20 +399,8 @@ def _add_entry(self: ManifestWriter, entry: ManifestEntry) -> ManifestWriter:
     """pyiceberg's ``ManifestWriter.add_entry``, noting the entry it wrote."""
     _pyiceberg_add_entry(self, entry)
     if self.version == DEFAULT_READ_VERSION:  # a read gives what was written
-        written: list[ManifestEntry] = self.__dict__.setdefault("_aerofs_entries", [])
-        written.append(_entry_copy(self.prepare_entry(entry)))
+        _written_by(self).append(_entry_copy(self.prepare_entry(entry)))
     return self
-
-
-def _manifest_exit(
-    self: ManifestWriter,
-    exc_type: type[BaseException] | None,
-    exc_value: BaseException | None,
-    traceback: TracebackType | None,
-) -> None:
-    _pyiceberg_manifest_exit(self, exc_type, exc_value, traceback)
-    if exc_type is None:  # the manifest is complete
-        _keep_entries(self._output_file.location, self.__dict__.get("_aerofs_entries", ()))
 
 
 def _keep_entries(manifest: str, entries: Sequence[ManifestEntry]) -> None:
@@ -414,7 +415,7 @@ def _keep_entries(manifest: str, entries: Sequence[ManifestEntry]) -> None:
 
 
 ManifestWriter.add_entry = _add_entry  # type: ignore[method-assign]
-ManifestWriter.__exit__ = _manifest_exit  # type: ignore[method-assign]
+ManifestWriter.__exit__ = _keeping_on_exit(ManifestWriter.__exit__, _keep_entries)  # type: ignore[method-assign]
 
 
 _pyiceberg_create = PyArrowFile.create
@@ -439,7 +440,7 @@ PyArrowFile.create = create_output  # type: ignore[method-assign]
 
 _snapshots_module._manifests = manifests_of  # type: ignore[attr-defined]
 ManifestListWriter.add_manifests = _add_manifests  # type: ignore[method-assign]
-ManifestListWriter.__exit__ = _list_exit  # type: ignore[method-assign]
+ManifestListWriter.__exit__ = _keeping_on_exit(ManifestListWriter.__exit__, _keep_list)  # type: ignore[method-assign]
 
 
 def updated_metadata(
@@ -468,20 +469,12 @@ def updated_metadata(
     return metadata
 
 
-_STRUCTS: dict[int, tuple[Schema, StructType]] = {}
-
-
 def _struct(schema: Schema | IcebergType) -> tuple[bool, IcebergType]:
     """A hashable key of a schema: its struct (what Avro sees of it), made once per
     schema object (the kept ones recur)."""
     if not isinstance(schema, Schema):
         return (False, schema)
-    known = _STRUCTS.get(id(schema))
-    if known is None or known[0] is not schema:  # held: its id is not reused meanwhile
-        if len(_STRUCTS) >= MEMOS_KEPT:
-            _STRUCTS.clear()
-        known = _STRUCTS[id(schema)] = (schema, schema.as_struct())
-    return (True, known[1])
+    return (True, _memo_of("struct", (schema,), schema.as_struct))
 
 
 def _resolve_reader(
@@ -536,11 +529,10 @@ def partition_type(self: PartitionSpec, schema: Schema) -> StructType:
     A commit asked for it five times (writing its manifest, summarizing its partitions),
     each a pydantic ``StructType`` built anew: 0.25 ms of a commit. Specs and schemas are
     not changed once made, and a table's metadata hands the same objects from commit
-    to commit of a process; the memo holds them, so their ids name them while kept.
-    Installed on import.
+    to commit of a process. Installed on import.
     """
-    make = lambda: (self, schema, _pyiceberg_partition_type(self, schema))  # noqa: E731
-    return cast(StructType, _memo("partition_type", (id(self), id(schema)), make)[2])
+    make = functools.partial(_pyiceberg_partition_type, self, schema)
+    return cast(StructType, _memo_of("partition_type", (self, schema), make))
 
 
 _pyiceberg_manifest_meta = ManifestWriter._meta
@@ -551,11 +543,10 @@ def _manifest_meta(self: ManifestWriter) -> dict[str, str]:
     schema and partition spec made once per schema and spec (a millisecond's tenth of
     each manifest written)."""
     schema, spec = self._schema, self._spec
-    schema_json = _memo("schema_json", id(schema), lambda: (schema, schema.model_dump_json()))
-    fields_json = _memo("spec_json", id(spec), lambda: (spec, to_json(spec.fields).decode("utf-8")))
+    fields_json = lambda: to_json(spec.fields).decode("utf-8")  # noqa: E731
     return {
-        "schema": schema_json[1],
-        "partition-spec": fields_json[1],
+        "schema": _memo_of("schema_json", (schema,), schema.model_dump_json),
+        "partition-spec": _memo_of("spec_json", (spec,), fields_json),
         "partition-spec-id": str(spec.spec_id),
         "format-version": str(self.version),
         AVRO_CODEC_KEY: self._compression,
