@@ -19,6 +19,7 @@ from aerofs_pipelines import _rust_core
 from aerofs_pipelines.kernels.errors import InputFormatError, KernelError, KernelInternalError
 
 __all__ = [
+    "BegunFile",
     "Blake3",
     "ConversionStats",
     "Dialect",
@@ -29,6 +30,7 @@ __all__ = [
     "SniffedDialect",
     "TextStats",
     "analyze_text",
+    "begin_file",
     "binary_kind",
     "check_dialect",
     "csv_to_parquet",
@@ -323,6 +325,23 @@ def analyze_text(src: StrPath, *, top_k: int = 20) -> TextStats:
 Blake3 = _rust_core.Blake3
 """An incremental BLAKE3 hash (``update(bytes)`` releasing the GIL, ``hexdigest()``,
 ``length``): :func:`digest` of content that arrives in pieces, such as an HTTP upload."""
+
+
+BegunFile = _rust_core.BegunFile
+"""A new file being begun by a thread of its own (:func:`begin_file`): ``finish(parts)``
+writes the file's parts but for the ``begun`` bytes and fsyncs it (parts that do not
+start with those bytes: ``ValueError``), ``discard()`` removes it; either releases the
+GIL, and a failed finish removes the file too."""
+
+
+def begin_file(path: StrPath, parts: list[bytes]) -> BegunFile:
+    """Create ``path`` (``FileExistsError`` if it exists; its folder made if missing) and
+    write ``parts`` to it in a thread that holds no GIL, while the caller makes the rest.
+
+    A new file's pages cost the kernel more than the bytes copied into them; a Python
+    thread writing them handed the GIL back and forth with the caller at every system
+    call, which cost the caller what the thread saved (docs/capacity.md)."""
+    return _rust_core.begin_file(os.fspath(path), parts)
 
 
 def digest(src: StrPath) -> str:

@@ -11,6 +11,7 @@ use pyo3::exceptions::{
     PyFileNotFoundError, PyIsADirectoryError, PyOSError, PyPermissionError, PyValueError,
 };
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList};
 
 use crate::csv::dialect::sniffer::{self, Sniffed};
@@ -19,6 +20,9 @@ use crate::csv::{
     self, Compression, ConvertOptions, Dialect, DialectOverrides, OnError, Progress, Ragged,
 };
 use crate::error::KernelError;
+use crate::file::BegunFile as FileBegun;
+
+type BegunFileCore = FileBegun<PyBackedBytes>;
 use crate::{digest as content_digest, text};
 
 /// Run a kernel without the GIL; a panic becomes `KernelInternalError`, never crosses.
@@ -491,6 +495,49 @@ impl Blake3 {
     }
 }
 
+/// A new file begun by a thread of its own (`begin_file`), without the GIL.
+#[pyclass(module = "aerofs_pipelines._rust_core")]
+struct BegunFile {
+    inner: Option<BegunFileCore>,
+}
+
+impl BegunFile {
+    fn take(&mut self) -> PyResult<BegunFileCore> {
+        self.inner
+            .take()
+            .ok_or_else(|| PyValueError::new_err("the file was finished or discarded"))
+    }
+}
+
+#[pymethods]
+impl BegunFile {
+    /// Bytes begun.
+    #[getter]
+    fn begun(&self) -> usize {
+        self.inner.as_ref().map_or(0, BegunFileCore::begun)
+    }
+
+    /// Write the file's `parts` but for the bytes begun, then fsync it; a failure removes it.
+    fn finish(&mut self, py: Python<'_>, parts: Vec<PyBackedBytes>) -> PyResult<()> {
+        let begun = self.take()?;
+        run_detached(py, move || begun.finish(&parts))
+    }
+
+    /// Remove the file.
+    fn discard(&mut self, py: Python<'_>) -> PyResult<()> {
+        match self.inner.take() {
+            Some(begun) => run_detached(py, move || begun.discard()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[pyfunction]
+fn begin_file(py: Python<'_>, path: PathBuf, parts: Vec<PyBackedBytes>) -> PyResult<BegunFile> {
+    let begun = run_detached(py, move || BegunFileCore::begin(path, parts))?;
+    Ok(BegunFile { inner: Some(begun) })
+}
+
 #[pymodule]
 fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_to_parquet, m)?)?;
@@ -500,7 +547,9 @@ fn _rust_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_text, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
     m.add_function(wrap_pyfunction!(binary_kind, m)?)?;
+    m.add_function(wrap_pyfunction!(begin_file, m)?)?;
     m.add_class::<Blake3>()?;
+    m.add_class::<BegunFile>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
