@@ -6,8 +6,10 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 
 - :class:`LakeCatalog`: the SQL catalog keeping the metadata it read or wrote, committing
   without loading the table again, staging without deep copies, writing each snapshot's
-  JSON once (and not at all for those of the file it read), its two statements of a
-  commit made once, the old metadata files removed in a thread of their own;
+  JSON once (and not at all for those of the file it read), a commit's metadata file
+  begun while the commit makes the rest (:meth:`LakeCatalog.prewriting`), its two
+  statements of a commit made once, the old metadata files removed in a thread of their
+  own;
 - :func:`updated_metadata`: updates applied without the deep copy of the result;
 - :class:`MemoTransaction`: a transaction's metadata computed once per staged change;
 - :class:`CountMergingAppend`: the fast append, merging manifests by their count of files;
@@ -15,7 +17,8 @@ a commit measured (docs/capacity.md), or for what it does not expose:
 - :func:`iceberg_schema`: an Arrow schema in Iceberg's types (once per schema);
 - :func:`snapshot_by_id`: the lookup pyiceberg makes a dozen times a commit, without a
   scan of every snapshot;
-- :func:`manifests_of`: a snapshot's manifest list, read once per process (none it wrote);
+- :func:`manifests_of`: a snapshot's manifest list, read once per process (none it wrote),
+  and each manifest's record in a list encoded once (:func:`_add_manifests`);
 - :func:`fetch_manifest_entry`: a manifest's entries to merge, none this process wrote
   read back;
 - :func:`create_output`: a local output file (a manifest, a list) as a Python file object;
@@ -30,7 +33,9 @@ own result; an upgrade of pyiceberg starts there (:data:`PYICEBERG_VERSION`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import itertools
 import json
 import operator
@@ -40,6 +45,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from types import TracebackType
@@ -54,6 +60,7 @@ from pyiceberg import manifest as _manifest_module
 from pyiceberg.avro import file as _avro_file
 from pyiceberg.avro import resolver as _avro_resolver
 from pyiceberg.avro.codecs import AVRO_CODEC_KEY, CODEC_MAPPING_ICEBERG_TO_AVRO
+from pyiceberg.avro.encoder import BinaryEncoder
 from pyiceberg.avro.file import _SCHEMA_KEY, AvroFileHeader, AvroOutputFile
 from pyiceberg.avro.reader import Reader
 from pyiceberg.avro.writer import Writer
@@ -70,6 +77,7 @@ from pyiceberg.io.pyarrow import (
 )
 from pyiceberg.manifest import (
     DEFAULT_READ_VERSION,
+    UNASSIGNED_SEQ,
     DataFile,
     DataFileContent,
     FileFormat,
@@ -104,6 +112,7 @@ from pyiceberg.utils.datetime import datetime_to_millis
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 from sqlalchemy import bindparam, select, update
 
+from aerofs_pipelines.kernels import BegunFile, begin_file
 from aerofs_pipelines.lake.storage import (
     create_local_file,
     local_path,
@@ -315,16 +324,49 @@ def snapshot_files(base: TableMetadata, new: TableMetadata, io: FileIO) -> list[
     return files
 
 
+_pyiceberg_add_manifests = ManifestListWriter.add_manifests
+
+
 def _add_manifests(
     self: ManifestListWriter, manifest_files: list[ManifestFile]
 ) -> ManifestListWriter:
-    """pyiceberg's ``ManifestListWriter.add_manifests``, keeping what it wrote: the next
-    commit's first look at the table reads the list the last one wrote (as pyiceberg's
-    reader would give them: its cache of manifests by path first)."""
+    """pyiceberg's ``ManifestListWriter.add_manifests`` (0.12), keeping what it wrote: the
+    next commit's first look at the table reads the list the last one wrote (as
+    pyiceberg's reader would give them: its cache of manifests by path first).
+
+    Every commit lists the manifests the last one listed, and pyiceberg encoded each of
+    them again in Python (0.3 ms of a commit right after a conversion): a manifest's
+    record is encoded once per process (:func:`_list_record`), and the block is
+    pyiceberg's ``AvroOutputFile.write_block`` of those records.
+    """
     prepared = [self.prepare_manifest(manifest) for manifest in manifest_files]
-    self._writer.write_block(prepared)
+    out = self._writer
+    records = b"".join(map(_list_record, itertools.repeat(out.writer), manifest_files, prepared))
+    out.encoder.write_int(len(prepared))
+    if codec := out.compression_codec():
+        records, length = codec.compress(records)
+        out.encoder.write_int(length)
+    else:
+        out.encoder.write_int(len(records))
+    out.encoder.write(records)
+    out.encoder.write(out.sync_bytes)
     _written_by(self).extend(map(_manifest_module._manifest_cache.get_or_cache, prepared))
     return self
+
+
+def _list_record(writer: Writer, manifest: ManifestFile, prepared: ManifestFile) -> bytes:
+    """The Avro record of ``prepared`` (``manifest`` as a list writer prepared it), made
+    once per ``manifest`` object where preparing it changed nothing: a manifest of an
+    earlier commit, its sequence numbers assigned (the objects recur: the kept lists)."""
+
+    def encode() -> bytes:
+        buffer = io.BytesIO()
+        writer.write(BinaryEncoder(buffer), prepared)
+        return buffer.getvalue()
+
+    if UNASSIGNED_SEQ in (manifest.sequence_number, manifest.min_sequence_number):
+        return encode()  # this commit's, where preparing it did not assign them in place
+    return cast(bytes, _memo_of("list_record", (writer, manifest), encode))
 
 
 def _written_by(writer: ManifestWriter | ManifestListWriter) -> list[Any]:
@@ -682,8 +724,8 @@ def _keep_listed(
             size -= sum(map(len, oldest))
 
 
-_SNAPSHOTS_AT = b',"snapshots":['
-_LOG_AT = b',"snapshot-log":['
+_OPENING = b'{"snapshots":['
+_LOG_OPENING = b'],"snapshot-log":['
 
 
 def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
@@ -692,18 +734,19 @@ def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
 
     A run's process commits once, to a table it has just read: without this, its commit
     serialized every snapshot again (17 ms of a 45 ms commit at 1,000 snapshots). The
-    lists are taken from the file only where it ends with them as
-    :meth:`LakeCatalog._write_metadata` writes them, and only if they hold exactly the
-    snapshots parsed, first and last included; otherwise nothing is kept.
+    lists are taken from the file only where it starts with them as
+    :meth:`LakeCatalog._write_metadata` writes them (a ``"snapshot-log"`` key cannot
+    occur inside a snapshot, and the log holds no bracket), and only if they hold
+    exactly the snapshots parsed, first and last included; otherwise nothing is kept.
     """
-    if metadata.format_version != 2 or not document.endswith(b"]}"):
+    if metadata.format_version != 2 or not document.startswith(_OPENING):
         return
-    at = document.rfind(_SNAPSHOTS_AT)
-    log_at = document.rfind(_LOG_AT, 0, at)
-    if at < 0 or log_at < 0 or document[at - 1 : at] != b"]":
+    at = document.find(_LOG_OPENING)
+    log_end = document.find(b"]", at + len(_LOG_OPENING))
+    if at < 0 or log_end < 0:
         return
-    snapshots = document[at + len(_SNAPSHOTS_AT) : -2]
-    log = document[log_at + len(_LOG_AT) : at - 1]
+    snapshots = document[len(_OPENING) : at]
+    log = document[at + len(_LOG_OPENING) : log_end]
 
     def holds(text: bytes, ids: list[int]) -> bool:
         if not ids:
@@ -722,6 +765,39 @@ def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
     exclude_none, uuid_ = _exclude_none(), metadata.table_uuid
     _keep_listed((uuid_, "snapshots", exclude_none), metadata.snapshots, (snapshots,))
     _keep_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, (log,))
+
+
+PREWRITE_MIN_BYTES = 128 * 1024
+"""The JSON of a table's snapshots from which a commit begins its metadata file early
+(:meth:`LakeCatalog.prewriting`): below, the thread costs more than it saves."""
+_PREWRITES: dict[str, _Prewrite] = {}  # by the location of the file begun
+_PREWRITES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Prewrite:
+    """A metadata file begun with the snapshots of the metadata it follows."""
+
+    base: str
+    """The location of that metadata: a commit based on it names its file ``location``."""
+    location: str
+    snapshots: list[Snapshot]
+    file: BegunFile
+    """Begun with the file's opening and the JSON of ``snapshots``."""
+
+    def holds_start_of(self, metadata: TableMetadata) -> bool:
+        """Whether the file begun is the start of ``metadata``'s: its snapshots begin with
+        the very ones whose JSON was written (:func:`_listed` extends the same bytes)."""
+        now, begun = metadata.snapshots, self.snapshots
+        return len(now) >= len(begun) and all(map(operator.is_, begun, now))
+
+    def discard(self) -> None:
+        self.file.discard()
+
+
+def _take_prewrite(location: str) -> _Prewrite | None:
+    with _PREWRITES_LOCK:
+        return _PREWRITES.pop(location, None)
 
 
 @functools.cache
@@ -769,6 +845,7 @@ class LakeCatalog(SqlCatalog):
     def __init__(self, name: str, **properties: str) -> None:
         super().__init__(name, **properties)
         self._latest: dict[Identifier, tuple[str, TableMetadata]] = {}
+        self._prewrites: dict[int, tuple[Table, _Prewrite]] = {}  # by id(table) (prewriting)
         # the statements of a commit, made once: SQLAlchemy builds and keys a new
         # statement in Python each time, most of what a query cost it (0.1 ms each)
         table = (
@@ -842,12 +919,67 @@ class LakeCatalog(SqlCatalog):
 
     def _still_there(self, location: str) -> bool:
         # a deleted lake must fail the load as it did (_load), not commit into nothing
+        if (path := local_path(location)) is not None:
+            return os.path.exists(path)  # pyiceberg's input file: 0.1 ms a commit
         return file_io(self.properties, location).new_input(location).exists()
 
     def _load_file_io(
         self, properties: Properties = EMPTY_DICT, location: str | None = None
     ) -> FileIO:
         return file_io({**self.properties, **properties}, location)
+
+    def _next_metadata_location(self, base: str, metadata: TableMetadata) -> str:
+        """pyiceberg's name of the metadata file that follows ``base``."""
+        version = self._parse_metadata_version(base) + 1
+        provider = load_location_provider(metadata.location, metadata.properties)
+        return provider.new_table_metadata_file_location(version)
+
+    @contextlib.contextmanager
+    def prewriting(self, table: Table) -> Iterator[None]:
+        """Begin the metadata file of a commit to ``table`` (made in this block) while the
+        commit makes the rest: its start, the JSON of the table's snapshots, in a thread.
+
+        At 1,000 snapshots that file is 700 KB, and writing it was a third of a commit
+        right after a conversion: a new file's pages cost the kernel more than the bytes
+        (docs/capacity.md). The snapshots an append keeps are the table's own, and the
+        file lists them first (:meth:`_write_metadata`), so their JSON (kept from the
+        last commit, :func:`_listed`) goes to disk while the commit writes its manifests.
+        A commit based on ``table`` names its metadata file as begun; a file nothing
+        finished is removed when the block ends.
+        """
+        begun = self._begin(table)
+        if begun is None:
+            yield
+            return
+        self._prewrites[id(table)] = (table, begun)
+        try:
+            yield
+        finally:
+            del self._prewrites[id(table)]
+            if _take_prewrite(begun.location) is not None:
+                begun.discard()  # the commit failed, or wrote another file
+
+    def _begin(self, table: Table) -> _Prewrite | None:
+        """The table's next metadata file begun, where the JSON of its snapshots is kept
+        (the last commit of this process wrote it, or its load read it) and large enough."""
+        metadata, base = table.metadata, table.metadata_location
+        with _LISTED_LOCK:
+            listed = _LISTED.get((metadata.table_uuid, "snapshots", _exclude_none()))
+        if listed is None or sum(map(len, listed[1])) < PREWRITE_MIN_BYTES:
+            return None
+        items, chunks = listed
+        if len(items) != len(metadata.snapshots) or not all(
+            map(operator.is_, items, metadata.snapshots)
+        ):
+            return None
+        location = self._next_metadata_location(base, metadata)
+        path = local_path(location)
+        if path is None or Compressor.get_compressor(location) is not NOOP_COMPRESSOR:
+            return None
+        begun = _Prewrite(base, location, list(items), begin_file(path, [_OPENING, *chunks]))
+        with _PREWRITES_LOCK:
+            _PREWRITES[location] = begun
+        return begun
 
     def _update_and_stage_table(
         self,
@@ -863,9 +995,14 @@ class LakeCatalog(SqlCatalog):
         metadata = updated_metadata(
             current_table.metadata, updates, current_table.metadata_location
         )
-        version = self._parse_metadata_version(current_table.metadata_location) + 1
-        provider = load_location_provider(metadata.location, metadata.properties)
-        location = provider.new_table_metadata_file_location(version)
+        begun = self._prewrites.get(id(current_table))
+        unmoved = metadata.location == current_table.metadata.location and (
+            metadata.properties == current_table.metadata.properties
+        )
+        if begun is not None and unmoved and begun[1].base == current_table.metadata_location:
+            location = begun[1].location  # the file this commit began (prewriting)
+        else:
+            location = self._next_metadata_location(current_table.metadata_location, metadata)
         return StagedTable(
             identifier=table_identifier,
             metadata=metadata,
@@ -882,9 +1019,10 @@ class LakeCatalog(SqlCatalog):
         summary in Python: at 1,000 snapshots that was a third of a commit
         (docs/capacity.md). Snapshots never change, so each one's JSON is kept, and so is
         the JSON of the lists of snapshots and of their log last written (:func:`_listed`):
-        the file is the rest of the metadata with the two lists appended (key order is
-        free in JSON; a test reads it back equal to pyiceberg's own). It is synced before
-        this returns: the catalog names it next.
+        the file is the two lists, then the rest of the metadata (key order is free in
+        JSON; a test reads it back equal to pyiceberg's own), and its start may have been
+        written already (:meth:`LakeCatalog.prewriting`). It is synced before this
+        returns: the catalog names it next.
         """
         exclude_none, uuid_ = _exclude_none(), metadata.table_uuid
         head = metadata.model_dump_json(
@@ -898,15 +1036,23 @@ class LakeCatalog(SqlCatalog):
             return _SNAPSHOT_LOG.dump_json(items, by_alias=True, exclude_none=exclude_none)[1:-1]
 
         parts = (
-            head[:-1].encode(),
-            b',"snapshot-log":[',
-            *_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log),
-            b'],"snapshots":[',
+            _OPENING,
             *_listed((uuid_, "snapshots", exclude_none), metadata.snapshots, snapshots),
-            b"]}",
+            _LOG_OPENING,
+            *_listed((uuid_, "snapshot-log", exclude_none), metadata.snapshot_log, log),
+            b"],",
+            head[1:].encode(),
         )
         compressor = Compressor.get_compressor(metadata_path)
         path = local_path(metadata_path)
+        started = _take_prewrite(metadata_path)
+        if started is not None:
+            if started.holds_start_of(metadata):
+                with contextlib.suppress(ValueError):  # not what was begun: removed
+                    started.file.finish(list(parts))  # all but the bytes begun
+                    return
+            else:
+                started.discard()  # not the metadata it was begun for
         if path is not None and compressor is NOOP_COMPRESSOR:
             # the parts as they are, and the sync on the same descriptor: no 700 KB joined
             # copy at 1,000 snapshots, no second open (docs/capacity.md)

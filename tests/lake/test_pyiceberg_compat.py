@@ -22,11 +22,13 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.io import FileIO, load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import (
+    UNASSIGNED_SEQ,
     DataFile,
     ManifestContent,
     ManifestEntry,
     ManifestEntryStatus,
     ManifestFile,
+    ManifestListWriter,
     ManifestWriter,
     read_manifest_list,
     write_manifest,
@@ -41,6 +43,8 @@ from pyiceberg.table.update import update_table_metadata
 from pyiceberg.typedef import Record
 from pyiceberg.utils.schema_conversion import AvroSchemaConversion
 
+from aerofs_pipelines.kernels import BegunFile
+from aerofs_pipelines.lake import iceberg as iceberg_module
 from aerofs_pipelines.lake import pyiceberg_compat as compat
 from aerofs_pipelines.lake.iceberg import (
     BATCH_PROPERTY,
@@ -61,6 +65,21 @@ def commit(catalog: Catalog, tmp: Path, *batches: str) -> None:
     for i, batch in enumerate(batches):
         path = batch_file(tmp / "lake", batch, "p", f"id,amount\n{i},{i}.5\n")
         commit_batch(catalog, "orders", batch, [path], location=str(tmp / "lake/tables/orders"))
+
+
+def begin_early(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every commit begins its metadata file early (``LakeCatalog.prewriting``); the
+    paths of the files begun."""
+    monkeypatch.setattr(compat, "PREWRITE_MIN_BYTES", 0)
+    begun: list[str] = []
+    begin = compat.begin_file
+
+    def noted(path: str, parts: list[bytes]) -> BegunFile:
+        begun.append(path)
+        return begin(path, parts)
+
+    monkeypatch.setattr(compat, "begin_file", noted)
+    return begun
 
 
 def test_the_shims_are_for_the_installed_pyiceberg() -> None:
@@ -85,15 +104,18 @@ def test_metadata_files_are_pyicebergs_own_json(catalog: Catalog, tmp_path: Path
     assert parsed == table.metadata
 
 
+@pytest.mark.parametrize("begun_early", [False, True])
 def test_metadata_files_stay_pyicebergs_own_json_as_lists_grow_and_shrink(
-    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, begun_early: bool
 ) -> None:
     """An expiry copies the oldest snapshot kept without its parent's id: the snapshot's
     JSON kept from before (``_snapshot_json``) must not bring that id back. The lists of
     snapshots and of their log are kept as last written and extended (``_listed``): the
     files stay pyiceberg's own as they grow, shrink, and after another process's commit
-    (new objects, nothing to extend). Their pieces are joined every ``LISTED_CHUNKS``."""
+    (new objects, nothing to extend). Their pieces are joined every ``LISTED_CHUNKS``;
+    and so do files begun before the rest was made (``LakeCatalog.prewriting``)."""
     monkeypatch.setattr(compat, "LISTED_CHUNKS", 2)
+    begun = begin_early(monkeypatch) if begun_early else []
 
     def same_as_pyicebergs() -> None:
         table = catalog.load_table("aerofs.orders")
@@ -117,6 +139,38 @@ def test_metadata_files_stay_pyicebergs_own_json_as_lists_grow_and_shrink(
     snapshots = catalog.load_table("aerofs.orders").snapshots()
     assert snapshots[0].parent_snapshot_id is None
     assert snapshots[1].parent_snapshot_id == snapshots[0].snapshot_id
+    if begun_early:  # every commit but the one after another process's (nothing kept)
+        assert len(begun) == 7 and not compat._PREWRITES
+        table = catalog.load_table("aerofs.orders")
+        logged = {entry.metadata_file for entry in table.metadata.metadata_log}
+        assert set(begun) <= logged
+
+
+def test_a_metadata_file_begun_for_a_commit_that_fails_is_removed(
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LakeCatalog.prewriting``: a commit that fails after its metadata file was begun
+    (here in making its data file's entry) leaves no file behind, nor one a commit after
+    it could take for its own; that next commit begins its own."""
+    commit(catalog, tmp_path, "f1", "f2")
+    begun = begin_early(monkeypatch)
+    folder = tmp_path / "lake/tables/orders/metadata"
+    before = sorted(folder.glob("*.metadata.json"))
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the entry could not be made")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(iceberg_module, "data_file_from_footer", failing)
+        with pytest.raises(RuntimeError, match="could not be made"):
+            commit(catalog, tmp_path, "f3")
+    assert len(begun) == 1 and not Path(begun[0]).exists() and not compat._PREWRITES
+    assert sorted(folder.glob("*.metadata.json")) == before
+    commit(catalog, tmp_path, "f3")
+    table = catalog.load_table("aerofs.orders")
+    assert len(begun) == 2 and table.metadata_location == begun[1]
+    written = json.loads(Path(table.metadata_location).read_text())
+    assert written == json.loads(table.metadata.model_dump_json())
 
 
 def test_a_commit_from_a_stale_table_fails_as_pyicebergs_does(
@@ -190,11 +244,13 @@ def test_snapshot_lookup_stays_pyicebergs_as_lists_grow_and_shrink(
 
 
 def test_a_tables_first_commit_in_a_process_extends_the_lists_it_read(
-    catalog: Catalog, tmp_path: Path
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A process that reads a table's metadata file keeps its lists of snapshots as the
-    file holds them (``_keep_lists_read``), and its commit writes pyiceberg's own JSON."""
+    file holds them (``_keep_lists_read``), and its commit writes pyiceberg's own JSON,
+    begun with them (``LakeCatalog.prewriting``)."""
     commit(catalog, tmp_path, "r1", "r2")
+    begun = begin_early(monkeypatch)
     assert isinstance(catalog, compat.LakeCatalog)
     compat._LISTED.clear()  # a new process: nothing written by it yet,
     catalog._latest.clear()  # nor read
@@ -204,6 +260,7 @@ def test_a_tables_first_commit_in_a_process_extends_the_lists_it_read(
     assert kept["snapshot-log"] == table.metadata.snapshot_log
     commit(catalog, tmp_path, "r3")
     table = catalog.load_table("aerofs.orders")
+    assert begun == [table.metadata_location]
     written = json.loads(Path(table.metadata_location).read_text())
     assert written == json.loads(table.metadata.model_dump_json())
     assert [s["summary"][BATCH_PROPERTY] for s in written["snapshots"]] == ["r1", "r2", "r3"]
@@ -212,8 +269,8 @@ def test_a_tables_first_commit_in_a_process_extends_the_lists_it_read(
 def test_lists_are_not_kept_from_a_file_laid_out_otherwise(
     catalog: Catalog, tmp_path: Path
 ) -> None:
-    """pyiceberg's own writer puts the snapshots before their log: nothing is taken from
-    such a file, nor from one whose list does not hold the snapshots parsed."""
+    """pyiceberg's own writer puts the snapshots after the table's fields: nothing is
+    taken from such a file, nor from one whose list does not hold the snapshots parsed."""
     commit(catalog, tmp_path, "o1", "o2")
     table = catalog.load_table("aerofs.orders")
     own = table.metadata.model_dump_json().encode()
@@ -305,12 +362,30 @@ def test_manifest_lists_are_read_once_and_as_pyiceberg_reads_them(
     assert snapshot.manifests(table.io) == ours and reads == [snapshot.manifest_list]
 
 
+_MANIFEST_FIELDS = (
+    "manifest_path",
+    "manifest_length",
+    "partition_spec_id",
+    "content",
+    "added_files_count",
+    "existing_files_count",
+    "deleted_files_count",
+    "added_rows_count",
+    "existing_rows_count",
+    "deleted_rows_count",
+    "partitions",
+    "key_metadata",
+)
+
+
+@pytest.mark.parametrize("codec", ["null", "deflate"])
 def test_avro_files_are_written_and_read_as_pyiceberg_does(
-    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: Any
 ) -> None:
-    """The Avro schemas, readers and writers made once per process (``_install_avro_memos``):
-    a manifest list and a manifest written and read with them are byte for byte
-    pyiceberg's own (but for the random sync marker), and read back the same."""
+    """The Avro schemas, readers and writers made once per process (``_install_avro_memos``)
+    and the list's records encoded once (``_add_manifests``): a manifest list (earlier
+    manifests and one of this commit) and a manifest written and read with them are byte
+    for byte pyiceberg's own (but for the random sync marker), and read back the same."""
     commit(catalog, tmp_path, "a1", "a2")
     table = catalog.load_table("aerofs.orders")
     snapshot = table.current_snapshot()
@@ -318,14 +393,21 @@ def test_avro_files_are_written_and_read_as_pyiceberg_does(
     manifests = snapshot.manifests(table.io)
     entries = manifests[0].fetch_manifest_entry(table.io)
     monkeypatch.setattr(os, "urandom", lambda n: b"s" * n)  # the sync marker
+    first = manifests[0]
+    fresh = ManifestFile.from_args(  # as this commit's: its sequence numbers unassigned
+        **{name: getattr(first, name) for name in _MANIFEST_FIELDS},
+        sequence_number=UNASSIGNED_SEQ,
+        min_sequence_number=UNASSIGNED_SEQ,
+        added_snapshot_id=1,
+    )
 
     def write(name: str) -> tuple[bytes, bytes]:
         listed = tmp_path / f"{name}-list.avro"
-        with write_manifest_list(2, table.io.new_output(str(listed)), 1, None, 9, "null") as w:
-            w.add_manifests(manifests)
+        with write_manifest_list(2, table.io.new_output(str(listed)), 1, None, 9, codec) as w:
+            w.add_manifests([fresh, *manifests])
         manifest = tmp_path / f"{name}-manifest.avro"
         out = table.io.new_output(str(manifest))
-        with write_manifest(2, table.spec(), table.schema(), out, 1, "null") as writer:
+        with write_manifest(2, table.spec(), table.schema(), out, 1, codec) as writer:
             for entry in entries:
                 writer.add_entry(entry)
         return listed.read_bytes(), manifest.read_bytes()
@@ -356,6 +438,7 @@ def test_avro_files_are_written_and_read_as_pyiceberg_does(
     monkeypatch.setattr(avro_file.AvroOutputFile, "_write_header", compat._pyiceberg_write_header)
     monkeypatch.setattr(ManifestWriter, "_meta", compat._pyiceberg_manifest_meta)
     monkeypatch.setattr(PartitionSpec, "partition_type", compat._pyiceberg_partition_type)
+    monkeypatch.setattr(ManifestListWriter, "add_manifests", compat._pyiceberg_add_manifests)
     theirs = write("theirs")
     assert ours[0] == ours[1] == theirs
     assert read_ours[0] == read_ours[1] == read()
