@@ -770,34 +770,16 @@ def _keep_lists_read(metadata: TableMetadata, document: bytes) -> None:
 PREWRITE_MIN_BYTES = 128 * 1024
 """The JSON of a table's snapshots from which a commit begins its metadata file early
 (:meth:`LakeCatalog.prewriting`): below, the thread costs more than it saves."""
-_PREWRITES: dict[str, _Prewrite] = {}  # by the location of the file begun
-_PREWRITES_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class _Prewrite:
-    """A metadata file begun with the snapshots of the metadata it follows."""
+    """A metadata file begun with the JSON of the snapshots of the metadata it follows."""
 
     base: str
     """The location of that metadata: a commit based on it names its file ``location``."""
     location: str
-    snapshots: list[Snapshot]
     file: BegunFile
-    """Begun with the file's opening and the JSON of ``snapshots``."""
-
-    def holds_start_of(self, metadata: TableMetadata) -> bool:
-        """Whether the file begun is the start of ``metadata``'s: its snapshots begin with
-        the very ones whose JSON was written (:func:`_listed` extends the same bytes)."""
-        now, begun = metadata.snapshots, self.snapshots
-        return len(now) >= len(begun) and all(map(operator.is_, begun, now))
-
-    def discard(self) -> None:
-        self.file.discard()
-
-
-def _take_prewrite(location: str) -> _Prewrite | None:
-    with _PREWRITES_LOCK:
-        return _PREWRITES.pop(location, None)
 
 
 @functools.cache
@@ -845,7 +827,7 @@ class LakeCatalog(SqlCatalog):
     def __init__(self, name: str, **properties: str) -> None:
         super().__init__(name, **properties)
         self._latest: dict[Identifier, tuple[str, TableMetadata]] = {}
-        self._prewrites: dict[int, tuple[Table, _Prewrite]] = {}  # by id(table) (prewriting)
+        self._prewrites: dict[int, _Prewrite] = {}  # by id(table), while prewriting holds it
         # the statements of a commit, made once: SQLAlchemy builds and keys a new
         # statement in Python each time, most of what a query cost it (0.1 ms each)
         table = (
@@ -951,13 +933,12 @@ class LakeCatalog(SqlCatalog):
         if begun is None:
             yield
             return
-        self._prewrites[id(table)] = (table, begun)
+        self._prewrites[id(table)] = begun
         try:
             yield
         finally:
-            del self._prewrites[id(table)]
-            if _take_prewrite(begun.location) is not None:
-                begun.discard()  # the commit failed, or wrote another file
+            if self._prewrites.pop(id(table), None) is not None:
+                begun.file.discard()  # no commit took it: it failed, or changed nothing
 
     def _begin(self, table: Table) -> _Prewrite | None:
         """The table's next metadata file begun, where the JSON of its snapshots is kept
@@ -976,10 +957,7 @@ class LakeCatalog(SqlCatalog):
         path = local_path(location)
         if path is None or Compressor.get_compressor(location) is not NOOP_COMPRESSOR:
             return None
-        begun = _Prewrite(base, location, list(items), begin_file(path, [_OPENING, *chunks]))
-        with _PREWRITES_LOCK:
-            _PREWRITES[location] = begun
-        return begun
+        return _Prewrite(base, location, begin_file(path, [_OPENING, *chunks]))
 
     def _update_and_stage_table(
         self,
@@ -999,8 +977,8 @@ class LakeCatalog(SqlCatalog):
         unmoved = metadata.location == current_table.metadata.location and (
             metadata.properties == current_table.metadata.properties
         )
-        if begun is not None and unmoved and begun[1].base == current_table.metadata_location:
-            location = begun[1].location  # the file this commit began (prewriting)
+        if begun is not None and unmoved and begun.base == current_table.metadata_location:
+            location = begun.location  # the file this commit began (prewriting)
         else:
             location = self._next_metadata_location(current_table.metadata_location, metadata)
         return StagedTable(
@@ -1012,7 +990,9 @@ class LakeCatalog(SqlCatalog):
         )
 
     @staticmethod
-    def _write_metadata(metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:
+    def _write_metadata(
+        metadata: TableMetadata, io: FileIO, metadata_path: str, begun: BegunFile | None = None
+    ) -> None:
         """pyiceberg's metadata file, each snapshot serialized once per process.
 
         A metadata file lists every snapshot, and pydantic serializes each snapshot's
@@ -1045,14 +1025,10 @@ class LakeCatalog(SqlCatalog):
         )
         compressor = Compressor.get_compressor(metadata_path)
         path = local_path(metadata_path)
-        started = _take_prewrite(metadata_path)
-        if started is not None:
-            if started.holds_start_of(metadata):
-                with contextlib.suppress(ValueError):  # not what was begun: removed
-                    started.file.finish(list(parts))  # all but the bytes begun
-                    return
-            else:
-                started.discard()  # not the metadata it was begun for
+        if begun is not None:  # the file's start, written already (prewriting)
+            with contextlib.suppress(ValueError):  # not this file's start: removed
+                begun.finish(list(parts))  # all but the bytes begun
+                return
         if path is not None and compressor is NOOP_COMPRESSOR:
             # the parts as they are, and the sync on the same descriptor: no 700 KB joined
             # copy at 1,000 snapshots, no second open (docs/capacity.md)
@@ -1101,7 +1077,12 @@ class LakeCatalog(SqlCatalog):
         # every file the new metadata names is synced before the catalog names it: the
         # snapshots' files while the metadata file is written, then that file
         synced = start_sync(snapshot_files(table.metadata, staged.metadata, staged.io))
-        self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
+        begun = self._prewrites.pop(id(table), None)
+        if begun is not None and begun.location != staged.metadata_location:
+            begun.file.discard()  # begun for a commit this one is not
+            begun = None
+        started = begun.file if begun is not None else None
+        self._write_metadata(staged.metadata, staged.io, staged.metadata_location, started)
         synced()
         moved = CommitFailedException(f"Table has been updated by another process: {ident}")
         names = {"namespace": namespace, "name": name, "base": table.metadata_location}
